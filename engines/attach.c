@@ -1,0 +1,189 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmabuf_uring: the classic attach modes, the baselines of both scenarios.
+ *
+ * pages:  register the CPU pages behind every slot as ordinary fixed
+ *         buffers (host memory, or udmabuf's memfd).  The kernel pins them
+ *         and maps them for DMA on every I/O: the "before" of the IOMMU
+ *         scenario.
+ * bounce: I/O goes to host fixed buffers; the engine copies to the slot's
+ *         CPU view after reads and from it before writes: the "bounce via
+ *         RAM" of the P2P scenario.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+
+#include "dbu.h"
+
+static const struct dbu_attach *attaches[] = {
+	&dbu_attach_kernel,
+	&dbu_attach_pages,
+	&dbu_attach_bounce,
+};
+
+int dbu_attach_lookup(struct dbu_ctx *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(attaches) / sizeof(attaches[0]); i++) {
+		if (!strcmp(attaches[i]->name, name)) {
+			c->att = attaches[i];
+			return 0;
+		}
+	}
+	return dbu_error(c, -EINVAL, "dmabuf_attach",
+			 "unknown dmabuf_attach '%s'. Valid values: kernel, "
+			 "pages, bounce", name);
+}
+
+static bool cap_ipc_lock(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff & (1ULL << 14);	/* CAP_IPC_LOCK */
+}
+
+static int memlock_error(struct dbu_ctx *c, int err, size_t need)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_MEMLOCK, &rl);
+	return dbu_error(c, err, "registering fixed buffers",
+		"RLIMIT_MEMLOCK is too low: %zu bytes must be locked, the "
+		"soft limit is %llu and the hard limit %llu bytes (without "
+		"CAP_IPC_LOCK io_uring charges fixed buffers to it). Try "
+		"'ulimit -l unlimited' (or a limit of at least %zu KiB), or "
+		"run with CAP_IPC_LOCK", need,
+		(unsigned long long)rl.rlim_cur,
+		(unsigned long long)rl.rlim_max, (need + 1023) / 1024);
+}
+
+/* Register every slot's pinnable (or bounce) memory, one iovec a slot. */
+int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce)
+{
+	struct iovec *iov = calloc(c->nr_slots, sizeof(*iov));
+	struct rlimit rl;
+	size_t total = 0;
+	unsigned int i;
+	int ret;
+
+	if (!iov)
+		return dbu_error(c, -ENOMEM, "registering fixed buffers", "-");
+	for (i = 0; i < c->nr_slots; i++) {
+		struct dbu_slot *s = &c->slots[i];
+
+		iov[i].iov_base = use_bounce ? s->bounce : s->pin;
+		iov[i].iov_len = s->size;
+		s->io_base = (uintptr_t)iov[i].iov_base;
+		total += s->size;
+	}
+
+	ret = 0;
+	if (!cap_ipc_lock() && !getrlimit(RLIMIT_MEMLOCK, &rl) &&
+	    rl.rlim_cur != RLIM_INFINITY && total > rl.rlim_cur)
+		ret = memlock_error(c, -ENOMEM, total);
+	if (!ret)
+		ret = io_uring_register_buffers(&c->ring, iov, c->nr_slots);
+	free(iov);
+	if (ret == -ENOMEM && !cap_ipc_lock())
+		return memlock_error(c, ret, total);
+	if (ret == -EFAULT)
+		return dbu_error(c, ret, "registering fixed buffers",
+			"the kernel could not pin the memory behind "
+			"dmabuf_src=%s", c->src);
+	if (ret)
+		return dbu_error(c, ret, "registering fixed buffers",
+			"%u buffer(s), %zu bytes in all", c->nr_slots, total);
+	return 0;
+}
+
+static int pages_check(struct dbu_ctx *c)
+{
+	if (c->exp->flags & DBU_EXP_PIN)
+		return 0;
+	return dbu_error(c, -EFAULT, "dmabuf_attach=pages",
+		"dmabuf_src=%s has no CPU pages io_uring can pin: its dma-buf "
+		"mapping is VM_PFNMAP and registering it fails with EFAULT. "
+		"Try dmabuf_attach=bounce, or dmabuf_attach=kernel on a kernel "
+		"with the io_uring dma-buf series", c->src);
+}
+
+static int pages_attach(struct dbu_ctx *c)
+{
+	return dbu_register_iovecs(c, false);
+}
+
+static void iovecs_detach(struct dbu_ctx *c)
+{
+	if (c->ring_up)
+		io_uring_unregister_buffers(&c->ring);
+}
+
+const struct dbu_attach dbu_attach_pages = {
+	.name	= "pages",
+	.check	= pages_check,
+	.attach	= pages_attach,
+	.detach	= iovecs_detach,
+};
+
+static int bounce_check(struct dbu_ctx *c)
+{
+	(void)c;
+	return 0;
+}
+
+/* The slots' views stay in CPU access for the whole job: only the CPU
+ * touches them, the device sees the bounce memory alone. */
+static int bounce_attach(struct dbu_ctx *c)
+{
+	unsigned int i;
+	int ret;
+
+	c->bounce_area = mmap(NULL, c->area_size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c->bounce_area == MAP_FAILED) {
+		c->bounce_area = NULL;
+		return dbu_error(c, -errno, "allocating bounce memory",
+				 "%zu bytes of anonymous memory",
+				 c->area_size);
+	}
+	for (i = 0; i < c->nr_slots; i++) {
+		c->slots[i].bounce = c->bounce_area + (size_t)i * c->chunk;
+		ret = dbu_cpu_sync(c, &c->slots[i], true);
+		if (ret)
+			return ret;
+	}
+	return dbu_register_iovecs(c, true);
+}
+
+static void bounce_detach(struct dbu_ctx *c)
+{
+	unsigned int i;
+
+	iovecs_detach(c);
+	for (i = 0; c->bounce_area && i < c->nr_slots; i++)
+		dbu_cpu_sync(c, &c->slots[i], false);
+	if (c->bounce_area)
+		munmap(c->bounce_area, c->area_size);
+	c->bounce_area = NULL;
+}
+
+const struct dbu_attach dbu_attach_bounce = {
+	.name	= "bounce",
+	.check	= bounce_check,
+	.attach	= bounce_attach,
+	.detach	= bounce_detach,
+};

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmabuf_uring: choosing an exporter and laying out the buffer area.
+ *
+ * fio wants one contiguous buffer area.  The area is reserved as one
+ * PROT_NONE range; every slot's CPU view is mapped over its part of it, so
+ * several dma-bufs (each at most dmabuf_size_max) look like one area and
+ * io_u i's buffer lies inside exactly one slot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/dma-buf.h>
+
+#include "dbu.h"
+
+extern const struct dbu_exporter dbu_exp_host;
+#ifdef DBU_HAVE_UDMABUF
+extern const struct dbu_exporter dbu_exp_udmabuf;
+#endif
+#ifdef DBU_HAVE_HEAP
+extern const struct dbu_exporter dbu_exp_heap;
+#endif
+#ifdef DBU_HAVE_DRM
+extern const struct dbu_exporter dbu_exp_drm;
+#endif
+
+/* Every keyword of design.md section 4; NULL where this build lacks it. */
+static const struct {
+	const char *name;
+	const struct dbu_exporter *exp;
+} exporters[] = {
+#ifdef DBU_HAVE_UDMABUF
+	{ "udmabuf",	&dbu_exp_udmabuf },
+#else
+	{ "udmabuf",	NULL },
+#endif
+#ifdef DBU_HAVE_HEAP
+	{ "heap",	&dbu_exp_heap },
+#else
+	{ "heap",	NULL },
+#endif
+#ifdef DBU_HAVE_DRM
+	{ "drm",	&dbu_exp_drm },
+#else
+	{ "drm",	NULL },
+#endif
+	{ "amdgpu",	NULL },
+	{ "cuda",	NULL },
+	{ "host",	&dbu_exp_host },
+};
+
+#define DBU_SRC_VALID \
+	"udmabuf, heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], " \
+	"cuda[:ORDINAL], host"
+
+int dbu_exporter_lookup(struct dbu_ctx *c, const char *src)
+{
+	const char *colon = strchr(src, ':');
+	size_t len = colon ? (size_t)(colon - src) : strlen(src);
+	size_t i;
+
+	for (i = 0; i < sizeof(exporters) / sizeof(exporters[0]); i++) {
+		if (strlen(exporters[i].name) != len ||
+		    strncmp(exporters[i].name, src, len))
+			continue;
+		if (!exporters[i].exp)
+			return dbu_error(c, -ENOTSUP, "dmabuf_src",
+				"dmabuf_src=%s is not available in this build "
+				"(its exporter was not compiled in). Try "
+				"dmabuf_src=host, or rebuild with the exporter's "
+				"libraries installed", src);
+		c->exp = exporters[i].exp;
+		c->src = src;
+		c->src_arg = colon ? colon + 1 : NULL;
+		return 0;
+	}
+	return dbu_error(c, -EINVAL, "dmabuf_src",
+			 "unknown dmabuf_src '%s'. Valid values: " DBU_SRC_VALID,
+			 src);
+}
+
+static size_t gcd(size_t a, size_t b)
+{
+	while (b) {
+		size_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Slot size: at most size_max and the exporter's limit, a multiple of
+ * both the page size and the largest block so no buffer straddles two. */
+static int dbu_chunk_size(struct dbu_ctx *c, size_t page, size_t *chunk)
+{
+	size_t limit = c->exp->max_size ? c->exp->max_size(c) : 0;
+	size_t want = c->size_max ? c->size_max : DBU_GIB;
+	size_t unit = page / gcd(page, c->max_bs) * c->max_bs;
+
+	if (c->error.err)
+		return c->error.err;
+	if (limit && want > limit) {
+		if (c->size_max)
+			return dbu_error(c, -EINVAL, "dmabuf_size_max",
+				"dmabuf_size_max=%zu exceeds the largest buffer "
+				"%s can make (%zu bytes). Try dmabuf_size_max=%zu "
+				"or less", c->size_max, c->exp->name, limit,
+				limit);
+		want = limit;
+	}
+	*chunk = want / unit * unit;
+	if (!*chunk)
+		return dbu_error(c, -EINVAL, "dmabuf_size_max",
+			"a buffer of %zu bytes cannot hold one block of %zu "
+			"bytes aligned to the page size. Try a larger "
+			"dmabuf_size_max or a smaller bs", want, c->max_bs);
+	return 0;
+}
+
+static int dbu_slot_map(struct dbu_ctx *c, struct dbu_slot *s, void *at)
+{
+	void *p;
+
+	if (c->exp->map)
+		return c->exp->map(c, s, at);
+	p = mmap(at, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 s->dmabuf_fd, 0);
+	if (p == MAP_FAILED)
+		return dbu_error(c, -errno, "mmap of the dma-buf (CPU view)",
+			"the exporter %s refused a CPU mapping of a %zu-byte "
+			"dma-buf", c->exp->name, s->size);
+	s->view = p;
+	return 0;
+}
+
+int dbu_area_alloc(struct dbu_ctx *c, size_t size)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	unsigned int i;
+	int ret;
+
+	size = (size + page - 1) / page * page;
+	ret = dbu_chunk_size(c, page, &c->chunk);
+	if (ret)
+		return ret;
+	if ((size + c->chunk - 1) / c->chunk > DBU_SLOTS_MAX)
+		return dbu_error(c, -E2BIG, "splitting the buffer area",
+			"%zu bytes in slots of %zu would need more than %u "
+			"registered buffers. Try a larger dmabuf_size_max or "
+			"a smaller iodepth", size, c->chunk, DBU_SLOTS_MAX);
+
+	c->nr_slots = (size + c->chunk - 1) / c->chunk;
+	c->slots = calloc(c->nr_slots, sizeof(*c->slots));
+	if (!c->slots)
+		return dbu_error(c, -ENOMEM, "allocating slot table", "-");
+	for (i = 0; i < c->nr_slots; i++) {
+		c->slots[i].dmabuf_fd = -1;
+		c->slots[i].first_io_ns = -1;
+	}
+
+	c->area = mmap(NULL, size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (c->area == MAP_FAILED) {
+		c->area = NULL;
+		return dbu_error(c, -errno, "reserving the buffer area",
+				 "%zu bytes of address space", size);
+	}
+	c->area_size = size;
+
+	for (i = 0; i < c->nr_slots; i++) {
+		struct dbu_slot *s = &c->slots[i];
+		size_t off = (size_t)i * c->chunk;
+
+		s->size = size - off < c->chunk ? size - off : c->chunk;
+		ret = c->exp->alloc(c, s);
+		if (!ret)
+			ret = dbu_slot_map(c, s, c->area + off);
+		if (ret)
+			return ret;
+	}
+	if (!strcmp(c->cpu_view, "none"))
+		c->cpu_view = "mmap";
+	return 0;
+}
+
+void dbu_area_free(struct dbu_ctx *c)
+{
+	unsigned int i;
+
+	for (i = 0; c->slots && i < c->nr_slots; i++) {
+		struct dbu_slot *s = &c->slots[i];
+
+		if (s->view && s->view != c->area + (size_t)i * c->chunk)
+			munmap(s->view, s->size);
+		c->exp->free(c, s);
+		if (s->dmabuf_fd >= 0)
+			close(s->dmabuf_fd);
+		s->dmabuf_fd = -1;
+	}
+	if (c->area)
+		munmap(c->area, c->area_size);
+	c->area = NULL;
+}
+
+int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start)
+{
+	struct dma_buf_sync sync = {
+		.flags = (start ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) |
+			 DMA_BUF_SYNC_RW,
+	};
+	int ret;
+
+	if (s->dmabuf_fd < 0)
+		return 0;
+	do {
+		ret = ioctl(s->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync);
+	} while (ret < 0 && (errno == EINTR || errno == EAGAIN));
+	if (ret < 0)
+		return dbu_error(c, -errno, "DMA_BUF_IOCTL_SYNC",
+			"the exporter refused to bracket CPU access (%s)",
+			start ? "start" : "end");
+	c->cpu_syncs++;
+	return 0;
+}
+
+/* exp_name as the kernel reports it for this dma-buf. */
+void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(buf, len, "%s", s->dmabuf_fd < 0 ? "host" : "unknown");
+	if (s->dmabuf_fd < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", s->dmabuf_fd);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "exp_name:", 9))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(buf, len, "%s", line + 9 + strspn(line + 9, " \t"));
+		break;
+	}
+	fclose(f);
+}

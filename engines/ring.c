@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * dmabuf_uring: the io_uring ring, set up as fio's io_uring engine does so
+ * that the two compare like for like.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "dbu.h"
+
+int dbu_ring_init(struct dbu_ctx *c)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	if (c->ro.hipri)
+		p.flags |= IORING_SETUP_IOPOLL;
+	if (c->ro.sqpoll) {
+		p.flags |= IORING_SETUP_SQPOLL;
+		if (c->ro.sqpoll_cpu_set) {
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = c->ro.sqpoll_cpu;
+		}
+	}
+	/* No more CQEs than requests in flight: clamp the CQ ring. */
+	p.flags |= IORING_SETUP_CQSIZE;
+	p.cq_entries = c->depth;
+	p.flags |= IORING_SETUP_COOP_TASKRUN;
+	p.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+
+	for (;;) {
+		ret = io_uring_queue_init_params(c->depth, &c->ring, &p);
+		if (ret != -EINVAL)
+			break;
+		if (p.flags & IORING_SETUP_DEFER_TASKRUN)
+			p.flags &= ~(IORING_SETUP_DEFER_TASKRUN |
+				     IORING_SETUP_SINGLE_ISSUER);
+		else if (p.flags & IORING_SETUP_COOP_TASKRUN)
+			p.flags &= ~IORING_SETUP_COOP_TASKRUN;
+		else if (p.flags & IORING_SETUP_CQSIZE)
+			p.flags &= ~IORING_SETUP_CQSIZE;
+		else
+			break;
+	}
+	if (ret)
+		return dbu_error(c, ret, "io_uring_setup",
+			"%u entries%s%s. Is io_uring enabled "
+			"(/proc/sys/kernel/io_uring_disabled)?", c->depth,
+			c->ro.hipri ? ", IOPOLL (hipri)" : "",
+			c->ro.sqpoll ? ", SQPOLL (sqthread_poll)" : "");
+	c->ring_up = true;
+	return 0;
+}
+
+/* registerfiles: file i becomes fixed-file slot i. */
+int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n)
+{
+	int ret = io_uring_register_files(&c->ring, fds, n);
+
+	if (ret)
+		return dbu_error(c, ret, "io_uring_register_files",
+				 "registering %u file descriptor(s)", n);
+	return 0;
+}
+
+void dbu_ring_exit(struct dbu_ctx *c)
+{
+	if (!c->ring_up)
+		return;
+	io_uring_queue_exit(&c->ring);
+	c->ring_up = false;
+}

@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dmabuf_uring: the engine's shared state, free of fio types.
+ *
+ * Data flow (design.md section 3): options -> exporter allocates one
+ * dma-buf per slot -> CPU view of every slot, contiguous, handed to fio
+ * as its buffer area -> attach mode registers the slots with the ring ->
+ * each io_u maps to (slot, offset) -> SQE -> CQE -> report.
+ *
+ * Internal functions return 0 or a negative errno.  The place that knows
+ * why something failed records it once with dbu_error(); the fio glue
+ * prints it once, at the boundary.
+ */
+#ifndef DBU_H
+#define DBU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#define DBU_NAME	"dmabuf_uring"
+#define DBU_SLOTS_MAX	16384		/* IORING_MAX_REG_BUFFERS */
+#define DBU_GIB		(1ULL << 30)
+
+struct dbu_ctx;
+
+/* One registered buffer: a dma-buf (or, for "host", plain memory). */
+struct dbu_slot {
+	int dmabuf_fd;		/* -1 when the source exports no dma-buf */
+	size_t size;		/* bytes, a page multiple */
+	char *view;		/* CPU view, inside the contiguous area */
+	char *pin;		/* same pages at a pinnable address, or NULL */
+	char *bounce;		/* host memory for the bounce attach, or NULL */
+	uint64_t io_base;	/* sqe->addr = io_base + offset in the slot */
+	void *priv;		/* exporter's own state */
+	int64_t first_submit_ns;	/* when its first I/O went out, 0: not yet */
+	int64_t first_io_ns;	/* latency of the slot's first I/O, -1: none */
+};
+
+/* Exporters: one file each, one table entry in exporter.c. */
+#define DBU_EXP_DMABUF	(1U << 0)	/* slots carry a dma-buf fd */
+#define DBU_EXP_PIN	(1U << 1)	/* slots carry a pinnable mapping */
+
+struct dbu_exporter {
+	const char *name;	/* dmabuf_src keyword */
+	unsigned int flags;
+	/* Open the device behind the source; arg is the text after ':'. */
+	int (*open)(struct dbu_ctx *c, const char *arg);
+	/* Largest single buffer it can make (0: no own limit). */
+	size_t (*max_size)(struct dbu_ctx *c);
+	/* Create s->size bytes: set dmabuf_fd, pin and priv. */
+	int (*alloc)(struct dbu_ctx *c, struct dbu_slot *s);
+	/*
+	 * Map the CPU view at 'at' (MAP_FIXED) and set s->view.  NULL: the
+	 * generic mmap of s->dmabuf_fd.
+	 */
+	int (*map)(struct dbu_ctx *c, struct dbu_slot *s, void *at);
+	/* Where the memory lives, one short phrase. */
+	void (*placement)(struct dbu_ctx *c, char *buf, size_t len);
+	void (*free)(struct dbu_ctx *c, struct dbu_slot *s);
+	void (*close)(struct dbu_ctx *c);
+};
+
+/* Attach modes: how io_uring reaches the slots' memory. */
+struct dbu_attach {
+	const char *name;	/* dmabuf_attach keyword */
+	/* Refuse an impossible source/target combination before allocating. */
+	int (*check)(struct dbu_ctx *c);
+	/* Register the slots with c->ring; set every slot's io_base. */
+	int (*attach)(struct dbu_ctx *c);
+	/* Drop the registration; bounded in time. */
+	void (*detach)(struct dbu_ctx *c);
+};
+
+struct dbu_ring_opts {
+	bool hipri;
+	bool sqpoll;
+	bool sqpoll_cpu_set;
+	unsigned int sqpoll_cpu;
+	bool registerfiles;
+	bool nowait;
+	unsigned int force_async;
+};
+
+struct dbu_error {
+	int err;		/* negative errno, 0: none */
+	char what[160];		/* what was attempted */
+	char detail[640];	/* likely cause and what to try */
+};
+
+struct dbu_ctx {
+	/* what the job asked for */
+	const struct dbu_exporter *exp;
+	const char *src;		/* dmabuf_src as given */
+	const char *src_arg;		/* text after ':' or NULL */
+	const struct dbu_attach *att;
+	size_t size_max;		/* 0: automatic */
+	unsigned int eagain_max;
+	unsigned int watchdog_s;
+	bool cpu_sync;
+	bool direct;
+	struct dbu_ring_opts ro;
+	unsigned int depth;
+	size_t min_bs, max_bs;
+	unsigned int nr_files;
+	const char *job;
+
+	/* exporter state */
+	void *exp_priv;
+	int exp_fd;			/* device the exporter opened, or -1 */
+
+	/* buffer area: slots' CPU views, back to back */
+	char *area;
+	size_t area_size;
+	size_t chunk;			/* size of every slot but the last */
+	unsigned int nr_slots;
+	struct dbu_slot *slots;
+	char *bounce_area;		/* bounce attach: host memory */
+	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
+
+	/* ring and target */
+	struct io_uring ring;
+	bool ring_up;
+	int target_fd;			/* the job's (first) file */
+	const char *target;		/* path */
+	char uapi_probe[24];		/* design.md section 6 verdict */
+	int uapi_errno;
+
+	/* counters for the report */
+	uint64_t eagain_reissues;
+	uint64_t bounce_bytes;
+	uint64_t bounce_ns;
+	uint64_t cpu_syncs;
+	uint64_t ios;
+
+	struct dbu_error error;
+};
+
+/* error.c */
+int dbu_error(struct dbu_ctx *c, int err, const char *what,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const char *dbu_errname(int err);
+void dbu_error_format(const struct dbu_ctx *c, char *buf, size_t len);
+
+/* exporter.c */
+int dbu_exporter_lookup(struct dbu_ctx *c, const char *src);
+int dbu_area_alloc(struct dbu_ctx *c, size_t size);
+void dbu_area_free(struct dbu_ctx *c);
+int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start);
+void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len);
+
+static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
+					   const void *p, size_t *off)
+{
+	size_t pos = (const char *)p - c->area;
+	unsigned int i = pos / c->chunk;
+
+	*off = pos - (size_t)i * c->chunk;
+	return &c->slots[i];
+}
+
+/* attach.c, attach_*.c */
+int dbu_attach_lookup(struct dbu_ctx *c, const char *name);
+int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce);
+extern const struct dbu_attach dbu_attach_pages;
+extern const struct dbu_attach dbu_attach_bounce;
+extern const struct dbu_attach dbu_attach_kernel;
+
+/* ring.c */
+int dbu_ring_init(struct dbu_ctx *c);
+int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n);
+void dbu_ring_exit(struct dbu_ctx *c);
+
+/* sysinfo.c: what the target is and how its DMA is translated */
+int dbu_target_check(struct dbu_ctx *c, int fd, const char *path);
+void dbu_target_info(const char *path, char *driver, size_t dlen,
+		     char *iommu, size_t ilen);
+
+/* report.c */
+struct dbu_report_job {
+	const char *job;
+	int jobnum;
+	const char *fio_version;
+	const char *engine_version;
+};
+int dbu_report_write(struct dbu_ctx *c, const char *path,
+		     const struct dbu_report_job *j);
+void dbu_report_summary(struct dbu_ctx *c, char *buf, size_t len);
+
+/* time */
+int64_t dbu_now_ns(void);
+
+#endif
