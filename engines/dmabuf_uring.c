@@ -297,13 +297,25 @@ static int fio_dbu_commit(struct thread_data *td)
 	struct dbu_data *d = td->io_ops_data;
 	int ret;
 
+	/* SQPOLL: the kernel thread consumes what is in the SQ ring. */
+	if (d->c.ro.sqpoll && d->queued) {
+		ret = io_uring_submit(&d->c.ring);
+		if (ret < 0) {
+			td_verror(td, -ret, "io_uring_enter wakeup");
+			return ret;
+		}
+		dbu_mark_submitted(td, d, d->queued);
+	}
 	while (d->queued) {
-		if (d->c.ro.sqpoll)
-			ret = io_uring_submit(&d->c.ring);
-		else
-			ret = io_uring_submit_and_get_events(&d->c.ring);
+		/* A reissue from the reap path may have taken them along. */
+		if (!io_uring_sq_ready(&d->c.ring)) {
+			dbu_mark_submitted(td, d, d->queued);
+			break;
+		}
+		ret = io_uring_submit_and_get_events(&d->c.ring);
 		if (ret > 0) {
-			dbu_mark_submitted(td, d, ret);
+			dbu_mark_submitted(td, d, ret < (int)d->queued ?
+					   (unsigned int)ret : d->queued);
 			continue;
 		}
 		if (ret == -EAGAIN || ret == -EINTR || ret == -EBUSY ||
@@ -646,7 +658,8 @@ static int dbu_check_options(struct thread_data *td, struct dbu_options *o,
 		return dbu_error(c, -EPROTO, "loading the engine",
 			"it was built for %s but runs in %s (see the message "
 			"above)", DBU_FIO_VERSION, fio_version_string);
-	ret = dbu_exporter_lookup(c, o->src ? o->src : "");
+	c->src = o->src ? o->src : "";
+	ret = dbu_exporter_lookup(c, c->src);
 	if (!ret)
 		ret = dbu_attach_lookup(c, o->attach ? o->attach : "");
 	if (ret)
