@@ -1,0 +1,713 @@
+"""The QEMU VM rig: run one command in a throw-away guest.
+
+The guest boots a Debian kernel (or a user-built one) with a busybox initramfs,
+mounts the host's / read-only over virtio-9p and runs the command through
+`chroot /host` with the caller's working directory shared read-write, so the
+project's freshly built fio and engine run with the host's exact libraries.
+Devices: /dev/nvme0n1 (emulated NVMe on a fresh sparse image), /dev/nullb0,
+/dev/ram0, /dev/udmabuf, /dev/dma_heap/system, vgem's /dev/dri/card*.
+
+Python API: run(command, ...) -> (exit status, output); ensure_rig().
+CLI: dmabuf-bench vm [options] -- COMMAND...
+"""
+
+import argparse
+import contextlib
+import ctypes
+import fcntl
+import gzip
+import hashlib
+import lzma
+import os
+import re
+import secrets
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+VM_DIR = REPO / "build" / "vm"
+GUEST_DIR = REPO / "scripts" / "vm"
+QEMU = "qemu-system-x86_64"
+BUSYBOX = "/bin/busybox"
+
+SUITE = "trixie"
+KERNEL_META = "linux-image-amd64"
+APT_SOURCE = ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+              f"http://deb.debian.org/debian {SUITE} main\n")
+
+# Modules the rig loads (their dependencies are resolved from .modinfo).
+RIG_MODULES = ("nvme", "vgem", "null_blk", "brd", "9pnet_virtio", "9p")
+MODULE_ARGS = {"brd": "rd_nr=1 rd_size=131072", "null_blk": "nr_devices=1 gb=1"}
+MEMORY_BACKED_ARG = "memory_backed=1"
+
+IOMMU_MODES = {
+    "off": "",
+    "strict": "intel_iommu=on iommu.strict=1",
+    "lazy": "intel_iommu=on iommu.strict=0",
+    "pt": "intel_iommu=on iommu=pt",
+}
+BASE_APPEND = "console=ttyS0 panic=-1 quiet udmabuf.size_limit_mb=512"
+# Under multi-threaded TCG, the kernel flipping the sched_clock static key
+# (TSC judged stable at late init, or unstable later by the watchdog) oopses on
+# an int3 in about 1 boot in 10. tsc=unstable avoids the flip: 0 in 30 boots.
+# Cost: the guest's clocksource is hpet (a clock read ~6 us instead of ~2 us).
+TCG_APPEND = "tsc=unstable"
+MSIZE = 512000
+PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
+PASS_ENV_PREFIXES = ("DBU_", "FIO_")
+EXIT_TIMEOUT = 124
+EXIT_NO_STATUS = 125
+# A guest that dies before the command started (e.g. a TCG oops while the
+# kernel patches its code, see TCG_APPEND) is booted once more; the command
+# has not run, so this is safe.
+BOOT_ATTEMPTS = 2
+FORMAT = "1"  # bump when the base initramfs layout changes
+
+
+class RigError(Exception):
+    """The rig cannot run: a missing tool, a failed download, a bad argument."""
+
+
+class RigTimeout(Exception):
+    """The run went past its --timeout."""
+
+
+def progress(msg):
+    print(f"dmabuf-bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- public API
+
+def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
+        modules: str | None = None, timeout: float = 900, append: str = "",
+        rw=(), mem_mb: int = 2048, disk_mb: int = 256,
+        stream: bool = True) -> tuple[int, str]:
+    """Boot the rig, run `command` in the guest; return (exit status, output).
+
+    output is the command's stdout and stderr as they arrived. With stream,
+    both are also copied live to sys.stdout / sys.stderr. Exit status 124 on
+    timeout, 125 when the guest never reported one. Raises RigError when the
+    rig cannot be set up or an argument is wrong.
+    """
+    if not command:
+        raise RigError("no command given (dmabuf-bench vm [options] -- COMMAND...)")
+    if iommu not in IOMMU_MODES:
+        raise RigError(f"--iommu {iommu}: expected one of {', '.join(IOMMU_MODES)}")
+    if modules and not kernel:
+        raise RigError("--modules needs --kernel")
+    deadline = time.monotonic() + timeout
+    kern = _custom_kernel(kernel, modules) if kernel else None
+    try:
+        with _setup_lock():
+            if kern is None:
+                kern = _debian_kernel(deadline)
+            base = _base_initramfs(kern)
+    except RigTimeout:
+        progress(f"timeout: rig setup did not finish within --timeout {timeout} s")
+        return EXIT_TIMEOUT, ""
+    return _boot(kern, base, list(command), iommu=iommu, append=append,
+                 rw=rw, mem_mb=mem_mb, disk_mb=disk_mb, stream=stream,
+                 timeout=timeout, deadline=deadline)
+
+
+def ensure_rig() -> None:
+    """Fetch and cache the Debian kernel and the base initramfs."""
+    with _setup_lock():
+        _base_initramfs(_debian_kernel(time.monotonic() + 900))
+
+
+@contextlib.contextmanager
+def _setup_lock():
+    """Serialises the kernel fetch and initramfs builds of concurrent rigs."""
+    VM_DIR.mkdir(parents=True, exist_ok=True)
+    with open(VM_DIR / ".setup.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+# ---------------------------------------------------------------- kernels
+
+class Kernel:
+    """A bootable image plus the root of its modules tree (may be None)."""
+
+    def __init__(self, image, moddir, version, custom):
+        self.image, self.moddir, self.version, self.custom = image, moddir, version, custom
+
+
+def _need_tool(name):
+    path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if not path:
+        raise RigError(f"{name} not found; install it (scripts/setup installs the rig's packages)")
+    return path
+
+
+def _sh(argv, deadline, **kw):
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RigTimeout()
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=left, **kw)
+    except subprocess.TimeoutExpired as e:
+        raise RigTimeout() from e
+    if res.returncode != 0:
+        raise RigError(f"{' '.join(argv[:2])}... failed (exit {res.returncode}):\n"
+                       f"{(res.stderr or res.stdout).strip()[-2000:]}")
+    return res.stdout
+
+
+def _apt_state():
+    apt = VM_DIR / "apt"
+    for sub in ("sourceparts", "prefparts", "lists/partial", "cache/archives/partial"):
+        (apt / sub).mkdir(parents=True, exist_ok=True)
+    (apt / "sources.list").write_text(APT_SOURCE)
+    return ["-o", f"Dir::Etc::SourceList={apt}/sources.list",
+            "-o", f"Dir::Etc::SourceParts={apt}/sourceparts",
+            "-o", f"Dir::Etc::PreferencesParts={apt}/prefparts",
+            "-o", f"Dir::State::Lists={apt}/lists",
+            "-o", f"Dir::Cache={apt}/cache",
+            "-o", "APT::Sandbox::User=root",
+            "-o", "Acquire::Languages=none"]
+
+
+def _debian_kernel(deadline):
+    """The cached Debian kernel; downloads it the first time."""
+    kdir = VM_DIR / "kernel"
+    current = kdir / "current"
+    if current.is_file():
+        root = kdir / current.read_text().strip()
+        kern = _kernel_from_tree(root)
+        if kern:
+            return kern
+    t0 = time.monotonic()
+    for tool in ("apt-get", "apt-cache", "dpkg"):
+        _need_tool(tool)
+    opts = _apt_state()
+    progress(f"fetching kernel: resolving {KERNEL_META} in Debian {SUITE}")
+    _sh(["apt-get", *opts, "-q", "update"], deadline)
+    deps = _sh(["apt-cache", *opts, "depends", KERNEL_META], deadline)
+    m = re.search(r"Depends:\s*(linux-image-\S+)", deps)
+    if not m:
+        raise RigError(f"cannot resolve {KERNEL_META}'s kernel package from:\n{deps}")
+    pkg = m.group(1)
+    progress(f"fetching kernel {pkg}...")
+    debs = VM_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    _sh(["apt-get", *opts, "-q", "download", pkg], deadline, cwd=debs)
+    deb = max(debs.glob(f"{pkg}_*.deb"), key=lambda p: p.stat().st_mtime)
+    tmp = kdir / f".{pkg}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _sh(["dpkg", "-x", str(deb), str(tmp)], deadline)
+    root = kdir / pkg
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    deb.unlink()
+    kern = _kernel_from_tree(root)
+    if not kern:
+        raise RigError(f"{deb.name} holds no vmlinuz and lib/modules/<version>")
+    current.write_text(pkg + "\n")
+    progress(f"kernel {kern.version} ready in {time.monotonic() - t0:.1f} s")
+    return kern
+
+
+def _modules_root(tree, version=None):
+    """lib/modules/<version> inside an unpacked package or INSTALL_MOD_PATH."""
+    found = []
+    for base in (tree / "lib" / "modules", tree / "usr" / "lib" / "modules"):
+        if base.is_dir() and not base.is_symlink():
+            found += [d for d in sorted(base.iterdir()) if d.is_dir()]
+    if version:
+        exact = [d for d in found if d.name == version]
+        if exact:
+            return exact[0]
+    return found[0] if len(found) == 1 else (None if not found else found)
+
+
+def _kernel_from_tree(root):
+    moddir = _modules_root(root)
+    if not isinstance(moddir, Path):
+        return None
+    version = moddir.name
+    for image in (root / "boot" / f"vmlinuz-{version}", moddir / "vmlinuz"):
+        if image.is_file():
+            return Kernel(image, moddir, version, custom=False)
+    return None
+
+
+def bzimage_version(path):
+    """The version string of a bzImage; RigError when it is not one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(0x10000)
+    except OSError as e:
+        raise RigError(f"--kernel {path}: {e.strerror}") from e
+    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
+        raise RigError(f"--kernel {path}: not a bzImage (no 'HdrS' setup header)")
+    off = int.from_bytes(head[0x20E:0x210], "little") + 0x200
+    return head[off:off + 256].split(b"\0")[0].decode(errors="replace").split(" ")[0]
+
+
+def _custom_kernel(image, modules):
+    image = Path(image).resolve()
+    version = bzimage_version(image)
+    moddir = None
+    if modules:
+        mroot = Path(modules).resolve()
+        if not mroot.is_dir():
+            raise RigError(f"--modules {modules}: not a directory")
+        moddir = _modules_root(mroot, version)
+        if moddir is None:
+            raise RigError(f"--modules {modules}: no lib/modules/<version>/ inside")
+        if isinstance(moddir, list):
+            raise RigError(f"--modules {modules}: several versions "
+                           f"({', '.join(d.name for d in moddir)}), none is {version}")
+        if moddir.name != version:
+            progress(f"warning: --modules has {moddir.name}, the kernel says {version}")
+    return Kernel(image, moddir, version, custom=True)
+
+
+# ---------------------------------------------------------------- modules
+
+def _norm(name):
+    return name.replace("-", "_")
+
+
+def _module_index(moddir):
+    index = {}
+    for dirpath, _, files in os.walk(moddir):
+        for f in files:
+            m = re.match(r"(.+)\.ko(\.xz|\.zst|\.gz)?$", f)
+            if m:
+                index.setdefault(_norm(m.group(1)), Path(dirpath) / f)
+    return index
+
+
+def _builtin(moddir):
+    path = moddir / "modules.builtin"
+    if not path.is_file():
+        return set()
+    return {_norm(Path(line.strip()).name.split(".ko")[0])
+            for line in path.read_text().splitlines() if line.strip()}
+
+
+def _read_ko(path):
+    name = path.name
+    if name.endswith(".xz"):
+        return lzma.decompress(path.read_bytes())
+    if name.endswith(".gz"):
+        return gzip.decompress(path.read_bytes())
+    if name.endswith(".zst"):
+        return subprocess.run([_need_tool("zstd"), "-dc", str(path)], check=True,
+                              capture_output=True).stdout
+    return path.read_bytes()
+
+
+def _modinfo(data, key):
+    return [v.decode(errors="replace")
+            for v in re.findall(rb"(?:^|\x00)" + key.encode() + rb"=([^\x00]*)", data)]
+
+
+def _resolve_modules(kern):
+    """[(file name, bytes, args)] in load order; missing ones are reported."""
+    if kern.moddir is None:
+        progress("no --modules: nvme, 9p and the rest must be built into the kernel")
+        return []
+    index, builtin = _module_index(kern.moddir), _builtin(kern.moddir)
+    order, seen = [], set()
+
+    def visit(name, wanted_by):
+        name = _norm(name)
+        if name in seen or name in builtin:
+            return
+        seen.add(name)
+        if name not in index:
+            what = f"module {name}" + (f" (needed by {wanted_by})" if wanted_by else "")
+            if not kern.custom:
+                raise RigError(f"{what} is missing from {kern.moddir}")
+            progress(f"warning: {what} is neither built in nor in {kern.moddir}")
+            return
+        data = _read_ko(index[name])
+        for dep in filter(None, ",".join(_modinfo(data, "depends")).split(",")):
+            visit(dep, name)
+        args = MODULE_ARGS.get(name, "")
+        if name == "null_blk" and any(p.startswith("memory_backed:")
+                                      for p in _modinfo(data, "parm")):
+            args += " " + MEMORY_BACKED_ARG
+        order.append((f"{name}.ko", data, args.strip()))
+
+    for mod in RIG_MODULES:
+        visit(mod, None)
+    return order
+
+
+# ---------------------------------------------------------------- initramfs
+
+def _cpio(entries):
+    """A newc cpio archive of [(name, mode, data)], padded to 512 bytes."""
+    out = bytearray()
+    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
+        nb = name.encode() + b"\0"
+        fields = (ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0)
+        out += b"070701" + b"".join(b"%08X" % f for f in fields) + nb
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out + b"\0" * (-len(out) % 512))
+
+
+def _busybox_entries():
+    if not os.path.isfile(BUSYBOX):
+        raise RigError(f"{BUSYBOX} not found; install busybox-static")
+    with open(BUSYBOX, "rb") as f:
+        data = f.read()
+    if b"ld-linux" in data[:4096] or b"/lib64/ld-" in data[:8192]:
+        raise RigError(f"{BUSYBOX} is dynamically linked; install busybox-static")
+    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    entries = [(d, 0o40755, b"") for d in ("bin", "sbin", "usr", "usr/bin", "usr/sbin",
+                                            "dev", "proc", "sys", "host", "lib",
+                                            "lib/modules", "tmp")]
+    entries.append(("bin/busybox", 0o100755, data))
+    entries += [(a, 0o120777, b"/bin/busybox") for a in applets if a != "bin/busybox"]
+    return entries
+
+
+def _base_initramfs(kern):
+    """Cached gzip'd cpio of busybox, the modules, /init and /job.sh."""
+    init, job = (GUEST_DIR / "init").read_bytes(), (GUEST_DIR / "job.sh").read_bytes()
+    key = hashlib.sha256()
+    for part in (FORMAT, str(kern.moddir), kern.version, init, job, BUSYBOX,
+                 str(os.stat(BUSYBOX).st_mtime_ns)):
+        key.update(part.encode() if isinstance(part, str) else part)
+    if kern.moddir:
+        for p in sorted(_module_index(kern.moddir).values()):
+            st = p.stat()
+            key.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    out = VM_DIR / "initrd" / f"base-{kern.version}-{key.hexdigest()[:12]}.cpio.gz"
+    if out.is_file():
+        return out
+    t0 = time.monotonic()
+    progress("building initramfs")
+    mods = _resolve_modules(kern)
+    entries = _busybox_entries()
+    entries += [(f"lib/modules/{n}", 0o100644, d) for n, d, _ in mods]
+    listing = "".join(f"{n} {a}\n" for n, _, a in mods).encode()
+    entries += [("modules.list", 0o100644, listing), ("init", 0o100755, init),
+                ("job.sh", 0o100644, job)]
+    data = gzip.compress(_cpio(entries), compresslevel=1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(data + b"\0" * (-len(data) % 512))
+    tmp.rename(out)
+    names = " ".join(f"{n[:-3]}({a})" if a else n[:-3] for n, _, a in mods)
+    progress(f"initramfs ready in {time.monotonic() - t0:.1f} s "
+             f"({len(data) >> 10} KiB; modules: {names or 'none'})")
+    return out
+
+
+def _job_conf(command, cwd, rw_dirs, nonce):
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": "/root"}
+    ld = [str(REPO / "build")] + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
+    env["LD_LIBRARY_PATH"] = ":".join(ld)
+    for k, v in os.environ.items():
+        if k in PASS_ENV or k.startswith(PASS_ENV_PREFIXES):
+            env[k] = v
+    q = shlex.quote
+    lines = [f"DBU_NONCE={q(nonce)}", f"DBU_MSIZE={MSIZE}"]
+    lines += [f"DBU_RW_{i}={q(d)}" for i, d in enumerate(rw_dirs, 1)]
+    inner = 'cd "$1" || exit 126; shift; exec "$@"'
+    argv = ["/bin/busybox", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+            "/bin/busybox", "chroot", "/host", "/bin/sh", "-c", inner,
+            "dmabuf-bench", cwd, *command]
+    lines.append("dbu_command() {\n\t" + " ".join(q(a) for a in argv) + "\n}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+# ---------------------------------------------------------------- boot
+
+def _accel():
+    forced = os.environ.get("DBU_VM_ACCEL", "")
+    if forced in ("tcg", "kvm"):
+        return forced
+    if forced:
+        raise RigError(f"DBU_VM_ACCEL={forced}: expected tcg or kvm")
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "tcg"
+    if (re.search(r"\b(vmx|svm)\b", flags) and os.access("/dev/kvm", os.R_OK | os.W_OK)
+            and not os.path.exists("/sys/module/kvm_pvm")):
+        return "kvm"
+    return "tcg"
+
+
+def _rw_dirs(rw):
+    """The caller's cwd and each --rw dir, absolute, outermost first, no nesting."""
+    dirs = []
+    for d in [os.getcwd(), *rw]:
+        p = os.path.realpath(d)
+        if p == "/":
+            progress("warning: not sharing / read-write; run from a sub-directory")
+            continue
+        os.makedirs(p, exist_ok=True)
+        dirs.append(p)
+    dirs.sort(key=lambda p: (p.count("/"), p))
+    kept = []
+    for p in dirs:
+        if not any(p == k or p.startswith(k + "/") for k in kept):
+            kept.append(p)
+    return kept
+
+
+def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel):
+    machine = "q35" if iommu == "off" else "q35,kernel-irqchip=split"
+    cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else \
+          ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    tcg = TCG_APPEND if accel == "tcg" else ""
+    cmdline = " ".join(filter(None, (BASE_APPEND, tcg, IOMMU_MODES[iommu], append)))
+    argv = [QEMU, "-name", "dmabuf-bench", "-machine", machine, *cpu, "-smp", "2",
+            "-m", str(mem_mb), "-nodefaults", "-no-user-config", "-nic", "none",
+            "-display", "none", "-no-reboot", "-serial", "stdio"]
+    for i, path in enumerate(outs):
+        argv += ["-chardev", f"file,id=out{i},path={path}", "-serial", f"chardev:out{i}"]
+    argv += ["-kernel", str(kern.image), "-initrd", str(initrd), "-append", cmdline]
+    if iommu != "off":
+        argv += ["-device", "intel-iommu,intremap=on"]
+    argv += ["-drive", f"file={disk},if=none,id=nvm,format=raw,cache=unsafe",
+             "-device", "nvme,serial=dbu-nvme0,drive=nvm"]
+    share = "security_model=none,multidevs=remap"
+    argv += ["-virtfs", f"local,path=/,mount_tag=hostroot,{share},readonly=on"]
+    for i, d in enumerate(rw_dirs, 1):
+        argv += ["-virtfs", f"local,path={d},mount_tag=rw{i},{share}"]
+    return argv
+
+
+def _die_with_parent():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the rig
+
+
+class _Output:
+    """Follows the guest's stdout/stderr files; copies them live when streaming."""
+
+    def __init__(self, paths, stream):
+        self.files = [open(p, "rb") for p in paths]
+        self.sinks = [sys.stdout, sys.stderr]
+        self.stream, self.chunks = stream, []
+
+    def drain(self):
+        for f, sink in zip(self.files, self.sinks):
+            data = f.read()
+            if data:
+                self.chunks.append(data)
+                if self.stream:
+                    sink.flush()
+                    sink.buffer.write(data)
+                    sink.buffer.flush()
+
+    def close(self):
+        self.drain()
+        for f in self.files:
+            f.close()
+        return b"".join(self.chunks).decode(errors="replace")
+
+
+def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
+          timeout, deadline):
+    accel = _accel()
+    if not shutil.which(QEMU):
+        raise RigError(f"{QEMU} not found; install qemu-system-x86")
+    _remove_stale_rundirs()
+    nonce = secrets.token_hex(4)
+    rundir = VM_DIR / f"run-{os.getpid()}-{nonce}"
+    rundir.mkdir(parents=True)
+    try:
+        rw_dirs = _rw_dirs(rw)
+        initrd = rundir / "initrd"
+        conf = _job_conf(command, os.getcwd(), rw_dirs, nonce)
+        initrd.write_bytes(base.read_bytes() + _cpio([("job.conf", 0o100644, conf)]))
+        disk = rundir / "disk.img"
+        with open(disk, "wb") as f:
+            f.truncate(disk_mb << 20)
+        outs = [rundir / "stdout", rundir / "stderr"]
+        for p in outs:
+            p.touch()
+        argv = _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel)
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            progress(f"booting (iommu={iommu}, {accel}, kernel {kern.version})")
+            rc, text, retry = _supervise(argv, outs, nonce, command, stream,
+                                         timeout, deadline, last=attempt == BOOT_ATTEMPTS)
+            if not retry:
+                return rc, text
+            shutil.copyfile(VM_DIR / "last-console.log", VM_DIR / "crashed-console.log")
+            progress("the guest died before the command started (console: "
+                     f"{VM_DIR / 'crashed-console.log'}); booting again")
+        return rc, text
+    finally:
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+def _remove_stale_rundirs():
+    """Run folders of rigs that were killed (SIGKILL leaves them behind)."""
+    for d in VM_DIR.glob("run-*-*"):
+        pid = d.name.split("-")[1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _supervise(argv, outs, nonce, command, stream, timeout, deadline, last):
+    """Run QEMU until power-off or the deadline: (rc, output, boot again?)."""
+    t0 = time.monotonic()
+    marker = re.compile(rf"@@DBU-{nonce} (.*)")
+    console, pending, rc, started = bytearray(), b"", None, False
+    output = _Output(outs, stream)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    timed_out = False
+    try:
+        eof = False
+        while not eof:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            for _ in sel.select(timeout=0.1):
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                eof = eof or not chunk
+                console += chunk
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    m = marker.search(line.decode(errors="replace"))
+                    if m:
+                        started = started or m.group(1).strip() == "start"
+                        rc = _on_marker(m.group(1).strip(), command, rc)
+            output.drain()
+    finally:
+        _kill(proc)
+        text = output.close()
+        _save_console(console)
+    if timed_out:
+        progress(f"timeout: the command did not finish within --timeout {timeout} s; "
+                 "QEMU killed")
+        return EXIT_TIMEOUT, text, False
+    if rc is None and not started and not last:
+        return EXIT_NO_STATUS, text, True
+    if rc is None or not started:
+        what = "reported no exit status" if rc is None else "could not start the command"
+        tail = "\n".join(console.decode(errors="replace").splitlines()[-30:])
+        progress(f"the guest {what} (QEMU exit {proc.returncode}); console tail:\n"
+                 f"{tail}\n(full log: {VM_DIR / 'last-console.log'})")
+        return EXIT_NO_STATUS if rc is None else rc, text, False
+    progress(f"powered off after {time.monotonic() - t0:.1f} s")
+    return rc, text, False
+
+
+def _on_marker(msg, command, rc):
+    if msg == "start":
+        progress(f"guest: running {shlex.join(command)}")
+    elif msg.startswith("exit rc="):
+        return int(msg[len("exit rc="):])
+    else:
+        progress(f"guest: {msg}")
+    return rc
+
+
+def _kill(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
+    proc.stdout.close()
+
+
+def _save_console(console):
+    VM_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = VM_DIR / f".console.{os.getpid()}"
+    tmp.write_bytes(bytes(console))
+    tmp.rename(VM_DIR / "last-console.log")
+
+
+# ---------------------------------------------------------------- CLI
+
+HELP = "boot the QEMU rig and run COMMAND in the guest"
+EPILOG = """\
+COMMAND runs via chroot into the host's / (read-only), in the current directory
+(shared read-write, as is each --rw DIR), with the caller's PATH and
+LD_LIBRARY_PATH=<repo>/build, so `fio --ioengine=dmabuf_uring` works by name.
+Guest devices: /dev/nvme0n1 (fresh sparse image), /dev/nullb0, /dev/ram0,
+/dev/udmabuf, /dev/dma_heap/system, /dev/dri/card* (vgem).
+Exit status: COMMAND's; 124 on timeout; 125 if the guest reported none.
+Cache and logs: build/vm/ (console of the last run: build/vm/last-console.log).
+DBU_VM_ACCEL=tcg|kvm forces the accelerator (default: kvm only if usable).
+
+example: scripts/dmabuf-bench vm --iommu strict -- fio --name=t \\
+           --ioengine=dmabuf_uring --filename=/dev/nvme0n1 --direct=1 --size=16m
+"""
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("vm", help=HELP, description="Boot the QEMU rig and run COMMAND in the guest.",
+                              epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--iommu", choices=list(IOMMU_MODES), default="off",
+                   help="intel-iommu mode: off (no vIOMMU), strict, lazy, pt (default: off)")
+    p.add_argument("--kernel", metavar="BZIMAGE",
+                   help="boot this kernel instead of Debian's (e.g. one with the series)")
+    p.add_argument("--modules", metavar="DIR",
+                   help="INSTALL_MOD_PATH root of --kernel's modules (has lib/modules/<ver>/)")
+    p.add_argument("--timeout", type=float, default=900, metavar="S",
+                   help="bound the whole run; exit 124 when exceeded (default: 900)")
+    p.add_argument("--append", default="", metavar="KERNEL_ARGS",
+                   help="extra kernel command line arguments")
+    p.add_argument("--rw", action="append", default=[], metavar="DIR",
+                   help="also share DIR read-write at its own path (repeatable)")
+    p.add_argument("--mem", type=int, default=2048, metavar="MB",
+                   help="guest memory (default: 2048)")
+    p.add_argument("--disk-mb", type=int, default=256, metavar="MB",
+                   help="size of the NVMe disk image (default: 256)")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
+                   help="the command to run in the guest")
+    p.set_defaults(func=_cmd_vm)
+
+
+def _cmd_vm(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        progress("no command given; usage: dmabuf-bench vm [options] -- COMMAND...")
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    try:
+        rc, _ = run(command, iommu=args.iommu, kernel=args.kernel, modules=args.modules,
+                    timeout=args.timeout, append=args.append, rw=args.rw,
+                    mem_mb=args.mem, disk_mb=args.disk_mb, stream=True)
+    except RigError as e:
+        progress(f"error: {e}")
+        return 2
+    except KeyboardInterrupt:
+        progress("interrupted; QEMU killed")
+        return 128 + signal.SIGINT
+    except _Signalled as e:
+        progress(f"got {signal.Signals(e.signum).name}; QEMU killed")
+        return 128 + e.signum
+    return rc
+
+
+class _Signalled(Exception):
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, _frame):
+    raise _Signalled(signum)
