@@ -126,10 +126,25 @@ static int pages_attach(struct dbu_ctx *c)
 	return dbu_register_iovecs(c, false);
 }
 
+/* Unregister, bounded by dmabuf_watchdog; say so if it ran out. */
 static void iovecs_detach(struct dbu_ctx *c)
 {
-	if (c->ring_up)
-		io_uring_unregister_buffers(&c->ring);
+	struct dbu_wd wd;
+	int ret;
+
+	if (!c->ring_up)
+		return;
+	if (dbu_wd_start(&wd, c->watchdog_s))
+		wd.seconds = 0;		/* no timer: the plain call */
+	do {
+		ret = io_uring_unregister_buffers(&c->ring);
+	} while (ret == -EINTR && !dbu_wd_expired(&wd));
+	dbu_wd_stop(&wd);
+	if (ret == -EINTR)
+		dbu_wd_fail(c, "IORING_UNREGISTER_BUFFERS",
+			"unregistering %u fixed buffer(s) did not return "
+			"within %u s (dmabuf_watchdog=%u)", c->nr_slots,
+			c->watchdog_s, c->watchdog_s);
 }
 
 const struct dbu_attach dbu_attach_pages = {
@@ -150,7 +165,6 @@ static int bounce_check(struct dbu_ctx *c)
 static int bounce_attach(struct dbu_ctx *c)
 {
 	unsigned int i;
-	int ret;
 
 	c->bounce_area = mmap(NULL, c->area_size, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -160,22 +174,14 @@ static int bounce_attach(struct dbu_ctx *c)
 				 "%zu bytes of anonymous memory",
 				 c->area_size);
 	}
-	for (i = 0; i < c->nr_slots; i++) {
+	for (i = 0; i < c->nr_slots; i++)
 		c->slots[i].bounce = c->bounce_area + (size_t)i * c->chunk;
-		ret = dbu_cpu_sync(c, &c->slots[i], true);
-		if (ret)
-			return ret;
-	}
 	return dbu_register_iovecs(c, true);
 }
 
 static void bounce_detach(struct dbu_ctx *c)
 {
-	unsigned int i;
-
 	iovecs_detach(c);
-	for (i = 0; c->bounce_area && i < c->nr_slots; i++)
-		dbu_cpu_sync(c, &c->slots[i], false);
 	if (c->bounce_area)
 		munmap(c->bounce_area, c->area_size);
 	c->bounce_area = NULL;

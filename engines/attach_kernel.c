@@ -1,20 +1,265 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dmabuf_uring: dmabuf_attach=kernel (placeholder until the series'
- * registration path lands).
+ * dmabuf_attach=kernel: register every slot's dma-buf through the io_uring
+ * dma-buf series (kernel-uapi.md sections 2-3).
+ *
+ * Per job (each fio job has its own ring; buffers are never cloned):
+ *   probe the uAPI (probe.c) -> sparse table of nr_slots slots -> one
+ *   extended IORING_REGISTER_BUFFERS_UPDATE per slot, bound to the job's
+ *   one target file -> io_base = 0, so sqe->addr is the byte offset inside
+ *   the dma-buf and sqe->buf_index the slot -> block size and buffer
+ *   alignment checked -> one warm-up READ_FIXED per slot (the kernel maps
+ *   a dma-buf lazily on its first I/O), its latency kept as first_io_ns.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <linux/fs.h>
 
 #include "dbu.h"
+#include "dbu_uapi.h"
+
+#define DBU_DMA_ALIGN	4	/* NVMe's queue dma_alignment mask + 1 */
 
 static int kernel_check(struct dbu_ctx *c)
 {
-	return dbu_error(c, -ENOTSUP, "dmabuf_attach=kernel",
-		"dmabuf_attach=kernel is not available in this build. Try "
-		"dmabuf_attach=pages or dmabuf_attach=bounce");
+	if (!(c->exp->flags & DBU_EXP_DMABUF))
+		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
+			"dmabuf_src=%s exports no dma-buf, so there is nothing "
+			"to register through the io_uring dma-buf series. Try "
+			"dmabuf_attach=pages with dmabuf_src=%s, or a dma-buf "
+			"source (dmabuf_src=udmabuf, heap, drm)", c->src,
+			c->src);
+	if (c->nr_files != 1)
+		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
+			"the series binds each registered dma-buf to exactly "
+			"one open file, and this job has %u files. Give the "
+			"job one filename (one job per device)", c->nr_files);
+	/* Steps 1-2 need no target: an absent series fails before alloc. */
+	return dbu_probe_uapi(c, -1);
+}
+
+static int register_slots(struct dbu_ctx *c)
+{
+	struct dbu_regbuf_desc desc;
+	unsigned int i;
+	int ret;
+
+	ret = dbu_regbuf_sparse(c->ring.ring_fd, c->nr_slots);
+	if (ret < 0)
+		return dbu_error(c, ret, "registering a sparse buffer table",
+			"%u slots on the job's ring", c->nr_slots);
+	for (i = 0; i < c->nr_slots; i++) {
+		struct dbu_slot *s = &c->slots[i];
+
+		memset(&desc, 0, sizeof(desc));
+		desc.type = DBU_REGBUF_TYPE_DMABUF;
+		desc.dmabuf_fd = s->dmabuf_fd;
+		desc.target_fd = c->target_fd;
+		ret = dbu_regbuf_update(c->ring.ring_fd, i, &desc, 1);
+		if (ret == -EINVAL || ret == -EOPNOTSUPP)
+			return dbu_probe_device_error(c, ret, i);
+		if (ret < 0)
+			return dbu_error(c, ret, "registering a dma-buf",
+				"slot %u (%zu bytes, dmabuf_src=%s) against %s: "
+				"the kernel or the exporter refused it (see "
+				"dmesg)", i, s->size, c->src, c->target);
+		if (ret != 1)
+			return dbu_error(c, -EIO, "registering a dma-buf",
+				"slot %u: the kernel installed %d of 1 "
+				"descriptor(s)", i, ret);
+		s->io_base = 0;		/* sqe->addr = offset in the dma-buf */
+	}
+	return 0;
+}
+
+/* O_DIRECT on a block device: lengths in logical blocks. */
+static int check_block_size(struct dbu_ctx *c, unsigned int *lbs)
+{
+	struct stat st;
+	int ssz = 0;
+
+	*lbs = 512;
+	if (fstat(c->target_fd, &st) || !S_ISBLK(st.st_mode))
+		return 0;
+	if (ioctl(c->target_fd, BLKSSZGET, &ssz) || ssz <= 0)
+		return dbu_error(c, -errno, "BLKSSZGET",
+			"reading the logical block size of %s", c->target);
+	*lbs = ssz;
+	if (c->min_bs % ssz || c->max_bs % ssz)
+		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
+			"block sizes %zu..%zu are not multiples of %s's "
+			"logical block size %d: the kernel fails such dma-buf "
+			"requests with EINVAL. Use bs (and bsrange/bssplit) in "
+			"multiples of %d", c->min_bs, c->max_bs, c->target,
+			ssz, ssz);
+	return 0;
+}
+
+int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx, size_t pos)
+{
+	size_t off = pos % c->chunk;
+
+	if (off % DBU_DMA_ALIGN)
+		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
+			"io_u %u's buffer lies at byte %zu of dma-buf slot %zu, "
+			"not %d-byte aligned: NVMe's DMA alignment rejects "
+			"such requests with EINVAL. Drop mem_align or make it "
+			"a multiple of 4096", idx, off, pos / c->chunk,
+			DBU_DMA_ALIGN);
+	return 0;
+}
+
+static int warmup_failed(struct dbu_ctx *c, unsigned int i, int res,
+			 unsigned int len)
+{
+	const char *why;
+
+	switch (res) {
+	case -EINVAL:
+		why = "the first I/O maps the dma-buf for the device and it "
+		      "was refused: v3 needs every DMA segment of the dma-buf "
+		      "to be a 4 KiB multiple, and the exporter's mapping may "
+		      "fail";
+		break;
+	case -EBADF:
+		why = "the request's file is not the file the slot was "
+		      "registered against";
+		break;
+	case -EFAULT:
+		why = "the slot is empty or the range lies outside the "
+		      "dma-buf";
+		break;
+	case -EAGAIN:
+		why = "the request kept getting -EAGAIN (dmabuf_eagain_max "
+		      "reissues)";
+		break;
+	default:
+		why = "the exporter or the device failed the first mapping "
+		      "(see dmesg)";
+	}
+	return dbu_error(c, res, "warm-up READ_FIXED",
+		"slot %u, offset 0 in the buffer, %u bytes, device offset 0 "
+		"of %s: %s", i, len, c->target, why);
+}
+
+/* Wait for the one warm-up CQE, bounded by dmabuf_watchdog. */
+static int warmup_wait(struct dbu_ctx *c, unsigned int i, int *res)
+{
+	int64_t deadline = dbu_now_ns() + (int64_t)c->watchdog_s * 1000000000;
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	for (;;) {
+		if (c->watchdog_s)
+			ret = io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
+		else
+			ret = io_uring_wait_cqe(&c->ring, &cqe);
+		if (!ret) {
+			*res = cqe->res;
+			io_uring_cqe_seen(&c->ring, cqe);
+			return 0;
+		}
+		if (ret != -ETIME && ret != -EINTR && ret != -EAGAIN)
+			return dbu_error(c, ret, "waiting for the warm-up "
+					 "READ_FIXED", "slot %u", i);
+		if (c->watchdog_s && dbu_now_ns() >= deadline)
+			return dbu_error(c, -ETIMEDOUT, "warm-up READ_FIXED",
+				"the first I/O on dma-buf slot %u did not "
+				"complete within %u s (dmabuf_watchdog=%u). The "
+				"first I/O maps the dma-buf and waits for its "
+				"fences; a dma-buf left with an unsignalled fence "
+				"by an earlier registration (a known bug of "
+				"posted versions of the series, kernel-uapi.md "
+				"section 5) blocks it forever. Reboot, or try "
+				"dmabuf_attach=pages", i, c->watchdog_s,
+				c->watchdog_s);
+	}
+}
+
+static int warmup_slot(struct dbu_ctx *c, unsigned int i, unsigned int len)
+{
+	struct dbu_slot *s = &c->slots[i];
+	unsigned int tries = 0;
+	struct io_uring_sqe *sqe;
+	int ret, res;
+
+	s->first_submit_ns = dbu_now_ns();
+	do {
+		sqe = io_uring_get_sqe(&c->ring);
+		if (!sqe)
+			return dbu_error(c, -EBUSY, "warm-up READ_FIXED",
+					 "no free SQE on the job's ring");
+		io_uring_prep_read_fixed(sqe, c->ro.registerfiles ? 0 :
+					 c->target_fd, (void *)0, len, 0, i);
+		if (c->ro.registerfiles)
+			sqe->flags |= IOSQE_FIXED_FILE;
+		ret = io_uring_submit(&c->ring);
+		if (ret != 1)
+			return dbu_error(c, ret < 0 ? ret : -EIO,
+					 "submitting the warm-up READ_FIXED",
+					 "slot %u", i);
+		ret = warmup_wait(c, i, &res);
+		if (ret)
+			return ret;
+	} while (res == -EAGAIN && tries++ < c->eagain_max);
+	if (res < 0)
+		return warmup_failed(c, i, res, len);
+	s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
+	return 0;
+}
+
+static int kernel_attach(struct dbu_ctx *c)
+{
+	unsigned int i, lbs, len;
+	int ret;
+
+	ret = dbu_probe_uapi(c, c->target_fd);
+	if (!ret)
+		ret = register_slots(c);
+	if (!ret)
+		ret = check_block_size(c, &lbs);
+	if (ret)
+		return ret;
+	for (i = 0; i < c->nr_slots; i++) {
+		len = c->min_bs < c->slots[i].size ? c->min_bs :
+		      c->slots[i].size;
+		ret = warmup_slot(c, i, len < lbs ? lbs : len);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Drop the whole table, bounded: a stuck fence must not hang teardown. */
+static void kernel_detach(struct dbu_ctx *c)
+{
+	struct dbu_wd wd;
+	int ret;
+
+	if (dbu_wd_start(&wd, c->watchdog_s))
+		wd.seconds = 0;		/* no timer: the plain call */
+	do {
+		ret = dbu_uring_register(c->ring.ring_fd,
+					 DBU_UNREGISTER_BUFFERS, NULL, 0);
+	} while (ret == -EINTR && !dbu_wd_expired(&wd));
+	dbu_wd_stop(&wd);
+	if (ret == -EINTR)
+		dbu_wd_fail(c, "IORING_UNREGISTER_BUFFERS",
+			"unregistering %u dma-buf slot(s) did not return "
+			"within %u s (dmabuf_watchdog=%u): the dma-buf keeps "
+			"a fence that is never signalled, a known bug of posted "
+			"versions of the series (kernel-uapi.md section 5). "
+			"Reboot to recover", c->nr_slots, c->watchdog_s,
+			c->watchdog_s);
 }
 
 const struct dbu_attach dbu_attach_kernel = {
 	.name	= "kernel",
 	.check	= kernel_check,
+	.attach	= kernel_attach,
+	.detach	= kernel_detach,
 };

@@ -27,6 +27,10 @@ struct dbu_data {
 	unsigned int queued;
 	unsigned int inflight;
 	unsigned int *eagain;		/* reissues per io_u index */
+	struct dbu_ioinfo {
+		unsigned int slot;
+		size_t off;
+	} *io;				/* (slot, offset) per io_u index */
 	int *fds;			/* the job's files, opened once */
 	unsigned int nr_fds;
 	unsigned int async_cnt;
@@ -34,7 +38,9 @@ struct dbu_data {
 	bool io_sync;			/* DMA_BUF_IOCTL_SYNC around every I/O */
 	unsigned int inject_every;
 	uint64_t completions;
-	int64_t progress_ns;		/* last completion or idle submit */
+	uint64_t reaped;		/* CQEs seen, for the watchdog */
+	uint64_t reaped_seen;
+	int64_t progress_ns;		/* when reaped last moved */
 };
 
 struct dbu_options {
@@ -75,9 +81,9 @@ static int dbu_sqpoll_cpu_cb(void *data, unsigned long long *val)
 static struct fio_option options[] = {
 	{
 		DBU_OPT("dmabuf_src", "dma-buf source", FIO_OPT_STR_STORE, src,
-			"Who exports the buffer memory: udmabuf, heap[:NAME], "
-			"drm[:PATH], amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], "
-			"host (anonymous memory, no dma-buf)"),
+			"Who exports the buffer memory: udmabuf[:hugetlb], "
+			"heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], "
+			"cuda[:ORDINAL], host (anonymous memory, no dma-buf)"),
 		.def	= "udmabuf",
 	},
 	{
@@ -173,10 +179,21 @@ static void dbu_fail(struct thread_data *td, struct dbu_ctx *c)
 	td_verror(td, -c->error.err, c->error.what);
 }
 
-static struct dbu_slot *dbu_io_slot(struct dbu_ctx *c, struct io_u *io_u,
+/* (slot, offset) of a request, worked out once when it is queued. */
+static struct dbu_slot *dbu_io_slot(struct dbu_data *d, struct io_u *io_u,
 				    size_t *off)
 {
-	return dbu_slot_of(c, io_u->xfer_buf, off);
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+
+	*off = io->off;
+	return &d->c.slots[io->slot];
+}
+
+static void dbu_io_map(struct dbu_data *d, struct io_u *io_u)
+{
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+
+	io->slot = dbu_slot_of(&d->c, io_u->xfer_buf, &io->off) - d->c.slots;
 }
 
 static void dbu_sqe_fill(struct thread_data *td, struct dbu_data *d,
@@ -188,7 +205,7 @@ static void dbu_sqe_fill(struct thread_data *td, struct dbu_data *d,
 
 	if (ddir_rw(io_u->ddir)) {
 		size_t off;
-		struct dbu_slot *s = dbu_io_slot(c, io_u, &off);
+		struct dbu_slot *s = dbu_io_slot(d, io_u, &off);
 
 		io_uring_prep_rw(io_u->ddir == DDIR_READ ?
 				 IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED,
@@ -218,7 +235,8 @@ static int dbu_before_io(struct dbu_data *d, struct io_u *io_u)
 
 	if (!ddir_rw(io_u->ddir))
 		return 0;
-	s = dbu_io_slot(c, io_u, &off);
+	dbu_io_map(d, io_u);
+	s = dbu_io_slot(d, io_u, &off);
 	if (s->first_io_ns < 0 && !s->first_submit_ns)
 		s->first_submit_ns = dbu_now_ns();
 	if (d->bounce && io_u->ddir == DDIR_WRITE) {
@@ -275,8 +293,6 @@ static void dbu_mark_submitted(struct thread_data *td, struct dbu_data *d,
 	struct timespec now;
 	unsigned int i;
 
-	if (!d->inflight)
-		d->progress_ns = dbu_now_ns();
 	d->inflight += nr;
 	if (fio_fill_issue_time(td)) {
 		fio_gettime(&now, NULL);
@@ -334,7 +350,7 @@ static void dbu_io_failed(struct thread_data *td, struct dbu_data *d,
 	struct dbu_ctx *c = &d->c;
 	unsigned int tries = d->eagain[io_u->index];
 	size_t off = 0;
-	struct dbu_slot *s = dbu_io_slot(c, io_u, &off);
+	struct dbu_slot *s = dbu_io_slot(d, io_u, &off);
 
 	io_u->error = -res;
 	if (c->error.err)
@@ -371,7 +387,7 @@ static void dbu_after_io(struct thread_data *td, struct dbu_data *d,
 	}
 	if (!ddir_rw(io_u->ddir))
 		return;
-	s = dbu_io_slot(c, io_u, &off);
+	s = dbu_io_slot(d, io_u, &off);
 	if (s->first_io_ns < 0)
 		s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
 	if (d->io_sync && dbu_cpu_sync(c, s, true) && !io_u->error) {
@@ -425,37 +441,42 @@ static unsigned int dbu_reap(struct thread_data *td, struct dbu_data *d,
 			reissued++;
 			continue;
 		}
+		dbu_after_io(td, d, io_u, res);	/* reads the count */
 		d->eagain[io_u->index] = 0;
-		dbu_after_io(td, d, io_u, res);
 		d->events[d->nr_events++] = io_u;
 	}
 	io_uring_cq_advance(ring, seen);
 	if (reissued)
 		io_uring_submit(ring);
-	if (seen)
-		d->progress_ns = dbu_now_ns();
+	d->reaped += seen;
 	d->inflight -= seen - reissued;
 	return seen;
 }
 
-static int dbu_watchdog_fired(struct dbu_data *d)
+static int dbu_watchdog_fired(struct dbu_data *d, int64_t now)
 {
 	struct dbu_ctx *c = &d->c;
-	double idle = (dbu_now_ns() - d->progress_ns) / 1e9;
 
 	return dbu_error(c, -ETIMEDOUT, "waiting for completions",
 		"nothing completed for %.1f s (dmabuf_watchdog=%u): %u "
-		"request(s) in flight, last completion %.1f s ago, %llu "
-		"-EAGAIN reissue(s) so far. The device or the kernel's "
-		"dma-buf path is stuck; see dmesg", idle, c->watchdog_s,
-		d->inflight, idle, (unsigned long long)c->eagain_reissues);
+		"request(s) in flight, %llu completed before, %llu -EAGAIN "
+		"reissue(s) so far. The device or the kernel's dma-buf path "
+		"is stuck; see dmesg", (now - d->progress_ns) / 1e9,
+		c->watchdog_s, d->inflight, (unsigned long long)c->ios,
+		(unsigned long long)c->eagain_reissues);
 }
 
+/*
+ * Wait for 'min' completions.  With the watchdog on, the wait gives up
+ * every second and the clock is read only then: the hot path stays free
+ * of clock reads, and the watchdog fires at most a second late.
+ */
 static int dbu_wait(struct dbu_data *d, unsigned int min)
 {
 	struct dbu_ctx *c = &d->c;
 	struct __kernel_timespec ts = { .tv_sec = 1 };
 	struct io_uring_cqe *cqe;
+	int64_t now;
 	int ret;
 
 	if (!min)
@@ -463,11 +484,17 @@ static int dbu_wait(struct dbu_data *d, unsigned int min)
 	if (!c->watchdog_s)
 		return io_uring_wait_cqe_nr(&c->ring, &cqe, min);
 	ret = io_uring_wait_cqes(&c->ring, &cqe, min, &ts, NULL);
-	if (ret == -ETIME && d->inflight &&
-	    dbu_now_ns() - d->progress_ns >=
-	    (int64_t)c->watchdog_s * 1000000000)
-		return dbu_watchdog_fired(d);
-	return ret == -ETIME ? 0 : ret;
+	if (ret != -ETIME)
+		return ret;
+	now = dbu_now_ns();
+	if (d->reaped != d->reaped_seen || !d->inflight) {
+		d->reaped_seen = d->reaped;
+		d->progress_ns = now;
+	} else if (now - d->progress_ns >=
+		   (int64_t)c->watchdog_s * 1000000000) {
+		return dbu_watchdog_fired(d, now);
+	}
+	return 0;
 }
 
 static int fio_dbu_getevents(struct thread_data *td, unsigned int min,
@@ -536,13 +563,14 @@ static void fio_dbu_cleanup(struct thread_data *td)
 	for (i = 0; i < d->nr_fds; i++)
 		if (d->fds[i] >= 0)
 			close(d->fds[i]);
+	fio_dbu_report(td, d);
 	if (d->c.exp && d->c.exp->close)
 		d->c.exp->close(&d->c);
-	fio_dbu_report(td, d);
 	free(d->c.slots);
 	free(d->events);
 	free(d->pending);
 	free(d->eagain);
+	free(d->io);
 	free(d->fds);
 	free(d);
 	td->io_ops_data = NULL;
@@ -591,6 +619,9 @@ static int dbu_check_layout(struct thread_data *td, struct dbu_ctx *c)
 				"Try mem_align=0 or a dmabuf_size_max that is "
 				"a multiple of bs", i, pos,
 				(unsigned long long)td_max_bs(td), c->chunk);
+		if (c->att == &dbu_attach_kernel &&
+		    dbu_kernel_check_buf(c, i, pos))
+			return c->error.err;
 	}
 	return 0;
 }
@@ -616,6 +647,7 @@ static int fio_dbu_post_init(struct thread_data *td)
 			dbu_fail(td, c);
 		return 1;
 	}
+	d->progress_ns = dbu_now_ns();
 	d->bounce = c->att == &dbu_attach_bounce;
 	d->io_sync = c->cpu_sync && !d->bounce && c->nr_slots &&
 		     c->slots[0].dmabuf_fd >= 0;
@@ -721,8 +753,9 @@ static int fio_dbu_init(struct thread_data *td)
 	d->events = calloc(depth, sizeof(*d->events));
 	d->pending = calloc(depth, sizeof(*d->pending));
 	d->eagain = calloc(depth, sizeof(*d->eagain));
+	d->io = calloc(depth, sizeof(*d->io));
 	d->fds = calloc(td->o.nr_files ? td->o.nr_files : 1, sizeof(int));
-	if (!d->events || !d->pending || !d->eagain || !d->fds)
+	if (!d->events || !d->pending || !d->eagain || !d->io || !d->fds)
 		return 1;
 
 	if (dbu_check_options(td, o, &d->c)) {
@@ -736,7 +769,7 @@ static int fio_dbu_open_file(struct thread_data *td, struct fio_file *f)
 {
 	struct dbu_data *d = td->io_ops_data;
 
-	if (f->engine_pos >= d->nr_fds)
+	if (!d || f->engine_pos >= d->nr_fds)	/* !d: get_file_size */
 		return generic_open_file(td, f);
 	f->fd = d->fds[f->engine_pos];
 	return 0;
@@ -746,7 +779,8 @@ static int fio_dbu_close_file(struct thread_data *td, struct fio_file *f)
 {
 	struct dbu_data *d = td->io_ops_data;
 
-	if (f->engine_pos >= d->nr_fds || f->fd != d->fds[f->engine_pos])
+	if (!d || f->engine_pos >= d->nr_fds ||
+	    f->fd != d->fds[f->engine_pos])
 		return generic_close_file(td, f);
 	f->fd = -1;
 	return 0;

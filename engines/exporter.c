@@ -56,8 +56,8 @@ static const struct {
 };
 
 #define DBU_SRC_VALID \
-	"udmabuf, heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], " \
-	"cuda[:ORDINAL], host"
+	"udmabuf[:hugetlb], heap[:NAME], drm[:PATH], " \
+	"amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], host"
 
 int dbu_exporter_lookup(struct dbu_ctx *c, const char *src)
 {
@@ -182,9 +182,16 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 		ret = c->exp->alloc(c, s);
 		if (!ret)
 			ret = dbu_slot_map(c, s, c->area + off);
+		/*
+		 * The view starts in CPU access: fio fills buffers before the
+		 * first I/O (and udmabuf refuses an END before any START).
+		 */
+		if (!ret)
+			ret = dbu_cpu_sync(c, s, true);
 		if (ret)
 			return ret;
 	}
+	dbu_exp_name(&c->slots[0], c->exp_name, sizeof(c->exp_name));
 	if (!strcmp(c->cpu_view, "none"))
 		c->cpu_view = "mmap";
 	return 0;
@@ -192,10 +199,21 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 
 void dbu_area_free(struct dbu_ctx *c)
 {
+	bool stuck = false;
 	unsigned int i;
 
 	for (i = 0; c->slots && i < c->nr_slots; i++) {
 		struct dbu_slot *s = &c->slots[i];
+
+		/* One stuck sync is enough: do not wait once per slot. */
+		if (s->cpu_access && !stuck &&
+		    dbu_cpu_sync(c, s, false) == -ETIMEDOUT) {
+			stuck = true;
+			dbu_wd_fail(c, "DMA_BUF_IOCTL_SYNC", "the end of CPU "
+				"access on slot %u did not return within %u s "
+				"at teardown; the remaining slots are freed "
+				"unsynced", i, c->watchdog_s);
+		}
 
 		if (s->view && s->view != c->area + (size_t)i * c->chunk)
 			munmap(s->view, s->size);
@@ -207,25 +225,52 @@ void dbu_area_free(struct dbu_ctx *c)
 	if (c->area)
 		munmap(c->area, c->area_size);
 	c->area = NULL;
+	dbu_wd_release();	/* the last bounded wait of the job is done */
 }
 
+/*
+ * Bracket CPU access.  Bounded by dmabuf_watchdog: on a dma-buf whose
+ * fence is never signalled (kernel-uapi.md section 5) the ioctl would
+ * wait forever; the watchdog's signal makes it return EINTR.
+ */
 int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start)
 {
 	struct dma_buf_sync sync = {
 		.flags = (start ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) |
 			 DMA_BUF_SYNC_RW,
 	};
+	struct dbu_wd wd;
 	int ret;
 
 	if (s->dmabuf_fd < 0)
 		return 0;
+	ret = dbu_wd_start(&wd, c->watchdog_s);
+	if (ret)
+		return dbu_error(c, ret, "arming the watchdog timer",
+			"a per-thread POSIX timer bounds DMA_BUF_IOCTL_SYNC; "
+			"timer_create/timer_settime failed. Try "
+			"dmabuf_watchdog=0 (unbounded waits)");
 	do {
 		ret = ioctl(s->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync);
-	} while (ret < 0 && (errno == EINTR || errno == EAGAIN));
+	} while (ret < 0 && (errno == EINTR || errno == EAGAIN) &&
+		 !dbu_wd_expired(&wd));
+	dbu_wd_stop(&wd);
+	if (ret < 0 && (errno == EINTR || errno == EAGAIN))
+		return dbu_error(c, -ETIMEDOUT, "DMA_BUF_IOCTL_SYNC",
+			"DMA_BUF_IOCTL_SYNC (%s) on slot %u did not return "
+			"within %u s (dmabuf_watchdog=%u): the dma-buf holds a "
+			"fence that is never signalled, a known bug of posted "
+			"versions of the io_uring dma-buf series once a slot "
+			"was unregistered or replaced (kernel-uapi.md section "
+			"5). Reboot to recover; try dmabuf_cpu_sync=0 when the "
+			"CPU does not look at the data, or dmabuf_attach=pages",
+			start ? "start" : "end", (unsigned int)(s - c->slots),
+			c->watchdog_s, c->watchdog_s);
 	if (ret < 0)
 		return dbu_error(c, -errno, "DMA_BUF_IOCTL_SYNC",
 			"the exporter refused to bracket CPU access (%s)",
 			start ? "start" : "end");
+	s->cpu_access = start;
 	c->cpu_syncs++;
 	return 0;
 }

@@ -102,11 +102,7 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 	json_str(f, "cmdline", buf);
 	json_str(f, "source", c->src);
 	json_str(f, "attach", c->att ? c->att->name : NULL);
-	if (c->nr_slots)
-		dbu_exp_name(&c->slots[0], buf, sizeof(buf));
-	else
-		snprintf(buf, sizeof(buf), "%s", c->exp ? "none" : "");
-	json_str(f, "exporter", buf);
+	json_str(f, "exporter", c->exp_name[0] ? c->exp_name : "none");
 	report_slots(f, c);
 	json_str(f, "cpu_view", c->cpu_view);
 	json_bool(f, "cpu_sync", c->cpu_sync);
@@ -164,11 +160,10 @@ int dbu_report_write(struct dbu_ctx *c, const char *path,
 /* One line for stderr at job end: what really ran. */
 void dbu_report_summary(struct dbu_ctx *c, char *buf, size_t len)
 {
-	char exp[64] = "none", drv[64], iommu[32];
+	const char *exp = c->exp_name[0] ? c->exp_name : "none";
+	char drv[64], iommu[32];
 	size_t size = c->nr_slots ? c->slots[0].size : 0;
 
-	if (c->nr_slots)
-		dbu_exp_name(&c->slots[0], exp, sizeof(exp));
 	dbu_target_info(c->target ? c->target : "", drv, sizeof(drv),
 			iommu, sizeof(iommu));
 	snprintf(buf, len, "source=%s exporter=%s attach=%s cpu_view=%s "

@@ -36,6 +36,7 @@ struct dbu_slot {
 	void *priv;		/* exporter's own state */
 	int64_t first_submit_ns;	/* when its first I/O went out, 0: not yet */
 	int64_t first_io_ns;	/* latency of the slot's first I/O, -1: none */
+	bool cpu_access;	/* between DMA_BUF_SYNC_START and _END */
 };
 
 /* Exporters: one file each, one table entry in exporter.c. */
@@ -118,6 +119,7 @@ struct dbu_ctx {
 	struct dbu_slot *slots;
 	char *bounce_area;		/* bounce attach: host memory */
 	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
+	char exp_name[32];		/* the kernel's exp_name of slot 0 */
 
 	/* ring and target */
 	struct io_uring ring;
@@ -154,7 +156,7 @@ static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
 					   const void *p, size_t *off)
 {
 	size_t pos = (const char *)p - c->area;
-	unsigned int i = pos / c->chunk;
+	unsigned int i = c->nr_slots == 1 ? 0 : pos / c->chunk;
 
 	*off = pos - (size_t)i * c->chunk;
 	return &c->slots[i];
@@ -190,5 +192,31 @@ void dbu_report_summary(struct dbu_ctx *c, char *buf, size_t len);
 
 /* time */
 int64_t dbu_now_ns(void);
+
+/* probe.c: is the io_uring dma-buf series there? (kernel-uapi.md 4.1) */
+struct dbu_regbuf_desc;
+int dbu_uring_register(int ring_fd, unsigned int op, void *arg,
+		       unsigned int nr_args);
+int dbu_regbuf_sparse(int ring_fd, unsigned int nr);
+int dbu_regbuf_update(int ring_fd, unsigned int offset,
+		      struct dbu_regbuf_desc *desc, unsigned int nr);
+int dbu_probe_uapi(struct dbu_ctx *c, int target_fd);
+int dbu_probe_device_error(struct dbu_ctx *c, int err, unsigned int slot);
+
+/* attach_kernel.c: io_u 'idx' has its buffer at byte 'pos' of the area */
+int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx, size_t pos);
+
+/* watchdog.c: bound an interruptible system call that may never return */
+struct dbu_wd {
+	int64_t deadline_ns;
+	unsigned int seconds;	/* 0: unbounded */
+	bool armed;
+};
+int dbu_wd_start(struct dbu_wd *wd, unsigned int seconds);
+bool dbu_wd_expired(const struct dbu_wd *wd);
+void dbu_wd_stop(struct dbu_wd *wd);
+void dbu_wd_release(void);
+void dbu_wd_fail(struct dbu_ctx *c, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

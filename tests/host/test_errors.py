@@ -23,8 +23,9 @@ def fail(target, *args, env=None, report=None):
 
 def test_unknown_source(target):
     assert (PREFIX + "dmabuf_src: Invalid argument (EINVAL). unknown "
-            "dmabuf_src 'foo'. Valid values: udmabuf, heap[:NAME], "
-            "drm[:PATH], amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], host.\n") \
+            "dmabuf_src 'foo'. Valid values: udmabuf[:hugetlb], "
+            "heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], "
+            "cuda[:ORDINAL], host.\n") \
         in fail(target, "--dmabuf_src=foo")
 
 
@@ -109,3 +110,13 @@ def test_failed_job_is_reported(target, tmp_path):
     row = read_reports(report)[0]
     assert row["source"] == "foo" and row["ios"] == 0
     assert row["errors"][0].startswith("dmabuf_src: Invalid argument")
+
+
+@pytest.mark.parametrize("src", ["heap", "drm"])
+def test_pages_needs_pinnable_memory(target, src):
+    assert (PREFIX + f"dmabuf_attach=pages: Bad address (EFAULT). "
+            f"dmabuf_src={src} has no CPU pages io_uring can pin: its "
+            "dma-buf mapping is VM_PFNMAP and registering it fails with "
+            "EFAULT. Try dmabuf_attach=bounce, or dmabuf_attach=kernel on a "
+            "kernel with the io_uring dma-buf series.\n") \
+        in fail(target, f"--dmabuf_src={src}", "--dmabuf_attach=pages")
