@@ -1,0 +1,119 @@
+"""`dmabuf-bench report DIR`: the results of a directory as a table.
+
+Rows of the same job in the same IOMMU mode (several boots or repeats) are
+averaged (column n counts them; --all lists every run's row instead). Jobs
+that were refused, skipped or failed show their reason and no numbers.
+"""
+
+import sys
+from pathlib import Path
+
+from . import results as R
+
+IOMMU_ORDER = {"off": 0, "strict": 1, "lazy": 2, "pt": 3}
+COLS = [("job", "job"), ("source", "source"), ("attach", "attach"), ("iommu", "iommu"),
+        ("device", "device"), ("exporter", "exporter"), ("uapi_probe", "uapi"),
+        ("status", "status"), ("n", "n"),
+        ("iops", "IOPS"), ("bw_mib", "MiB/s"), ("clat_mean_us", "mean us"),
+        ("clat_p50_us", "p50 us"), ("clat_p99_us", "p99 us"), ("clat_p999_us", "p99.9 us"),
+        ("usr_cpu", "usr%"), ("sys_cpu", "sys%"), ("cpu_per_io_us", "CPU/IO us"),
+        ("eagain", "EAGAIN"), ("reason", "reason")]
+NUMERIC = set(R.METRIC_KEYS) | {"n"}
+
+
+def sort_key(r):
+    return (r.get("scenario", ""), r.get("job", "").split("/")[0],
+            IOMMU_ORDER.get(r.get("iommu"), 9), r.get("job", ""), r.get("run_id", ""))
+
+
+def table_rows(rows, all_rows=False):
+    if all_rows:
+        out = [dict(r, n=1 if r.get("status") == "ok" else 0) for r in rows]
+    else:
+        out = list(R.aggregate(rows).values())
+    return sorted(out, key=sort_key)
+
+
+def cell(r, key):
+    v = r.get(key)
+    if key in NUMERIC:
+        return R.fmt(v, key)
+    return "" if v is None else str(v)
+
+
+def render_text(rows, width_reason=70):
+    lines = []
+    for scen in sorted({r.get("scenario", "") for r in rows}):
+        rs = [r for r in rows if r.get("scenario", "") == scen]
+        lines.append(_title(scen, rs))
+        table = [[h for _, h in COLS]]
+        for r in rs:
+            cells = [cell(r, k) for k, _ in COLS]
+            if len(cells[-1]) > width_reason:
+                cells[-1] = cells[-1][:width_reason - 3] + "..."
+            table.append(cells)
+        widths = [max(len(t[i]) for t in table) for i in range(len(COLS))]
+        for n, t in enumerate(table):
+            parts = []
+            for i, (k, _) in enumerate(COLS):
+                parts.append(t[i].rjust(widths[i]) if k in NUMERIC else t[i].ljust(widths[i]))
+            lines.append("  ".join(parts).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md(s):
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rows):
+    lines = []
+    for scen in sorted({r.get("scenario", "") for r in rows}):
+        rs = [r for r in rows if r.get("scenario", "") == scen]
+        lines.append(f"### {_md(_title(scen, rs))}")
+        lines.append("")
+        lines.append("| " + " | ".join(h for _, h in COLS) + " |")
+        lines.append("|" + "|".join("---:" if k in NUMERIC else "---" for k, _ in COLS) + "|")
+        for r in rs:
+            lines.append("| " + " | ".join(_md(cell(r, k)) for k, _ in COLS) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _title(scen, rs):
+    def uniq(key):
+        return ", ".join(sorted({str(r.get(key, "")) for r in rs if r.get(key)})) or "?"
+    return (f"{scen}: device {uniq('device')}; kernel {uniq('kernel')}; "
+            f"platform {uniq('platform')}; engine {uniq('engine_version')}; "
+            f"{len({r.get('run_id') for r in rs})} run(s) shown as {len(rs)} row(s)")
+
+
+HELP = "print the results of a results directory as a table"
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("report", help=HELP, description=HELP.capitalize() + ".")
+    p.add_argument("dir", metavar="DIR", help="results directory (dmabuf-bench run --out)")
+    p.add_argument("--markdown", action="store_true", help="GitHub Markdown tables")
+    p.add_argument("--all", action="store_true",
+                   help="one row per run instead of averaging runs of the same job+mode")
+    p.add_argument("--scenario", action="append", default=[], help="only this scenario")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args):
+    if not R.results_path(args.dir).is_file():
+        print(f"dmabuf-bench: error: {Path(args.dir) / 'results.json'} not found "
+              "(write it with dmabuf-bench run --out DIR)", file=sys.stderr)
+        return 2
+    rows = R.load_rows(args.dir)
+    if args.scenario:
+        rows = [r for r in rows if r.get("scenario") in args.scenario]
+    if not rows:
+        print("dmabuf-bench: error: no rows", file=sys.stderr)
+        return 2
+    rows = table_rows(rows, args.all)
+    print(render_markdown(rows) if args.markdown else render_text(rows))
+    return 0
