@@ -602,6 +602,11 @@ def _cmd_run(args):
     if bad:
         progress(f"error: --iommu {','.join(bad)}: expected some of {', '.join(IOMMU_CHOICES)}")
         return 2
+    if not args.engine_dir and not engine_file(None):
+        progress("no engine in build/: running scripts/setup first")
+        if subprocess.run([str(REPO / "scripts" / "setup")]).returncode:
+            progress("error: scripts/setup failed")
+            return 2
     try:
         if not args.vm and not args.target and not args.client:
             progress("no --target given: running in the QEMU rig (--vm)")
