@@ -196,8 +196,8 @@ static void dbu_io_map(struct dbu_data *d, struct io_u *io_u)
 	io->slot = dbu_slot_of(&d->c, io_u->xfer_buf, &io->off) - d->c.slots;
 }
 
-static void dbu_sqe_fill(struct thread_data *td, struct dbu_data *d,
-			 struct io_u *io_u, struct io_uring_sqe *sqe)
+static void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
+			 struct io_uring_sqe *sqe)
 {
 	struct dbu_ctx *c = &d->c;
 	struct fio_file *f = io_u->file;
@@ -223,7 +223,6 @@ static void dbu_sqe_fill(struct thread_data *td, struct dbu_data *d,
 	if (c->ro.force_async && ++d->async_cnt % c->ro.force_async == 0)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, io_u);
-	(void)td;
 }
 
 /* Hand the buffer to the device: copy out for bounce, end CPU access. */
@@ -274,15 +273,16 @@ static enum fio_q_status fio_dbu_queue(struct thread_data *td,
 		return FIO_Q_COMPLETED;
 	}
 
-	sqe = io_uring_get_sqe(&d->c.ring);
-	if (!sqe)
-		return FIO_Q_BUSY;
+	/* Before taking an SQE: a failure here must leave none half-filled. */
 	if (dbu_before_io(d, io_u)) {
 		dbu_fail(td, &d->c);
 		io_u->error = -d->c.error.err;
 		return FIO_Q_COMPLETED;
 	}
-	dbu_sqe_fill(td, d, io_u, sqe);
+	sqe = io_uring_get_sqe(&d->c.ring);
+	if (!sqe)
+		return FIO_Q_BUSY;
+	dbu_sqe_fill(d, io_u, sqe);
 	d->pending[d->queued++] = io_u;
 	return FIO_Q_QUEUED;
 }
@@ -350,11 +350,17 @@ static void dbu_io_failed(struct thread_data *td, struct dbu_data *d,
 	struct dbu_ctx *c = &d->c;
 	unsigned int tries = d->eagain[io_u->index];
 	size_t off = 0;
-	struct dbu_slot *s = dbu_io_slot(d, io_u, &off);
+	struct dbu_slot *s;
 
 	io_u->error = -res;
 	if (c->error.err)
 		return;
+	if (!ddir_rw(io_u->ddir)) {
+		dbu_error(c, res, "fsync", "on %s", io_u->file->file_name);
+		dbu_fail(td, c);
+		return;
+	}
+	s = dbu_io_slot(d, io_u, &off);
 	dbu_error(c, res, io_u->ddir == DDIR_READ ? "READ_FIXED" :
 		  "WRITE_FIXED",
 		  "request failed: slot %u, offset %zu in the buffer, %llu "
@@ -403,8 +409,7 @@ static void dbu_after_io(struct thread_data *td, struct dbu_data *d,
 	}
 }
 
-static bool dbu_reissue(struct thread_data *td, struct dbu_data *d,
-			struct io_u *io_u)
+static bool dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 {
 	struct io_uring_sqe *sqe;
 
@@ -415,7 +420,7 @@ static bool dbu_reissue(struct thread_data *td, struct dbu_data *d,
 		return false;
 	d->eagain[io_u->index]++;
 	d->c.eagain_reissues++;
-	dbu_sqe_fill(td, d, io_u, sqe);
+	dbu_sqe_fill(d, io_u, sqe);
 	return true;
 }
 
@@ -437,7 +442,7 @@ static unsigned int dbu_reap(struct thread_data *td, struct dbu_data *d,
 		if (d->inject_every && res >= 0 &&
 		    ++d->completions % d->inject_every == 0)
 			res = -EAGAIN;
-		if (res == -EAGAIN && dbu_reissue(td, d, io_u)) {
+		if (res == -EAGAIN && dbu_reissue(d, io_u)) {
 			reissued++;
 			continue;
 		}
