@@ -126,8 +126,11 @@ static int pages_attach(struct dbu_ctx *c)
 	return dbu_register_iovecs(c, false);
 }
 
-/* Unregister, bounded by dmabuf_watchdog; say so if it ran out. */
-static void iovecs_detach(struct dbu_ctx *c)
+/*
+ * Drop the ring's whole buffer table, bounded by dmabuf_watchdog; say so
+ * if it ran out ('why' is the likely cause, appended to the message).
+ */
+void dbu_unregister_buffers(struct dbu_ctx *c, const char *why)
 {
 	struct dbu_wd wd;
 	int ret;
@@ -142,9 +145,14 @@ static void iovecs_detach(struct dbu_ctx *c)
 	dbu_wd_stop(&wd);
 	if (ret == -EINTR)
 		dbu_wd_fail(c, "IORING_UNREGISTER_BUFFERS",
-			"unregistering %u fixed buffer(s) did not return "
-			"within %u s (dmabuf_watchdog=%u)", c->nr_slots,
-			c->watchdog_s, c->watchdog_s);
+			"unregistering %u buffer slot(s) did not return "
+			"within %u s (dmabuf_watchdog=%u)%s", c->nr_slots,
+			c->watchdog_s, c->watchdog_s, why);
+}
+
+static void iovecs_detach(struct dbu_ctx *c)
+{
+	dbu_unregister_buffers(c, "");
 }
 
 const struct dbu_attach dbu_attach_pages = {

@@ -237,24 +237,10 @@ static int kernel_attach(struct dbu_ctx *c)
 /* Drop the whole table, bounded: a stuck fence must not hang teardown. */
 static void kernel_detach(struct dbu_ctx *c)
 {
-	struct dbu_wd wd;
-	int ret;
-
-	if (dbu_wd_start(&wd, c->watchdog_s))
-		wd.seconds = 0;		/* no timer: the plain call */
-	do {
-		ret = dbu_uring_register(c->ring.ring_fd,
-					 DBU_UNREGISTER_BUFFERS, NULL, 0);
-	} while (ret == -EINTR && !dbu_wd_expired(&wd));
-	dbu_wd_stop(&wd);
-	if (ret == -EINTR)
-		dbu_wd_fail(c, "IORING_UNREGISTER_BUFFERS",
-			"unregistering %u dma-buf slot(s) did not return "
-			"within %u s (dmabuf_watchdog=%u): the dma-buf keeps "
-			"a fence that is never signalled, a known bug of posted "
-			"versions of the series (kernel-uapi.md section 5). "
-			"Reboot to recover", c->nr_slots, c->watchdog_s,
-			c->watchdog_s);
+	dbu_unregister_buffers(c, ": the dma-buf keeps a fence that is never "
+			       "signalled, a known bug of posted versions of "
+			       "the series (kernel-uapi.md section 5). Reboot "
+			       "to recover");
 }
 
 const struct dbu_attach dbu_attach_kernel = {

@@ -165,6 +165,7 @@ static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
 /* attach.c, attach_*.c */
 int dbu_attach_lookup(struct dbu_ctx *c, const char *name);
 int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce);
+void dbu_unregister_buffers(struct dbu_ctx *c, const char *why);
 extern const struct dbu_attach dbu_attach_pages;
 extern const struct dbu_attach dbu_attach_bounce;
 extern const struct dbu_attach dbu_attach_kernel;
