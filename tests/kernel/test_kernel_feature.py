@@ -192,9 +192,14 @@ def test_device_unsupported(series, name, errno, cause):
     rc, err, row = case(series, name)
     assert rc == 1
     assert row["uapi_probe"] == "device-unsupported"
-    line, = [l for l in err.splitlines() if "uapi_probe=device-unsupported" in l]
+    # exactly one refusal line; the job's summary line names the verdict too
+    line, = [l for l in err.splitlines() if l.startswith("fio: dmabuf_uring: ")]
     assert f"uapi_probe=device-unsupported, {errno})" in line and cause in line
     assert "Try dmabuf_attach=pages" in line
+    summary, = [l for l in err.splitlines()
+                if l.startswith(f"dmabuf_uring: {name}: ")]
+    assert "uapi_probe=device-unsupported" in summary
+    assert summary.endswith(" FAILED")
 
 
 def test_block_size_not_a_multiple_of_the_logical_block(series):
