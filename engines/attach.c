@@ -7,8 +7,10 @@
  *         and maps them for DMA on every I/O: the "before" of the IOMMU
  *         scenario.
  * bounce: I/O goes to host fixed buffers; the engine copies to the slot's
- *         CPU view after reads and from it before writes: the "bounce via
- *         RAM" of the P2P scenario.
+ *         CPU view after reads and from it before writes, each copy
+ *         bracketed by DMA_BUF_IOCTL_SYNC as any CPU access to a dma-buf
+ *         must be: the "bounce via RAM" of the P2P scenario, with the
+ *         costs a real user pays.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <linux/dma-buf.h>
 
 #include "dbu.h"
 
@@ -168,11 +171,40 @@ static int bounce_check(struct dbu_ctx *c)
 	return 0;
 }
 
-/* The slots' views stay in CPU access for the whole job: only the CPU
- * touches them, the device sees the bounce memory alone. */
+/*
+ * Copy between a slot's view and its bounce memory; to_view: after a
+ * device read.  With dmabuf_cpu_sync (the default) the view is in CPU
+ * access only for the copy: START, memcpy, END.
+ */
+int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
+		    size_t len, bool to_view)
+{
+	unsigned int dir = to_view ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
+	bool sync = c->cpu_sync && s->dmabuf_fd >= 0;
+	int64_t t0 = dbu_now_ns();
+	int ret = sync ? dbu_cpu_sync(c, s, true, dir) : 0;
+
+	if (ret)
+		return ret;
+	if (to_view)
+		memcpy(s->view + off, s->bounce + off, len);
+	else
+		memcpy(s->bounce + off, s->view + off, len);
+	ret = sync ? dbu_cpu_sync(c, s, false, dir) : 0;
+	c->bounce_ns += dbu_now_ns() - t0;
+	c->bounce_bytes += len;
+	return ret;
+}
+
+/*
+ * The device sees the bounce memory alone.  The views leave the CPU
+ * access they were made in (fio has filled them by now); from here on
+ * each copy brackets its own.
+ */
 static int bounce_attach(struct dbu_ctx *c)
 {
 	unsigned int i;
+	int ret;
 
 	c->bounce_area = mmap(NULL, c->area_size, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -182,8 +214,16 @@ static int bounce_attach(struct dbu_ctx *c)
 				 "%zu bytes of anonymous memory",
 				 c->area_size);
 	}
-	for (i = 0; i < c->nr_slots; i++)
-		c->slots[i].bounce = c->bounce_area + (size_t)i * c->chunk;
+	for (i = 0; i < c->nr_slots; i++) {
+		struct dbu_slot *s = &c->slots[i];
+
+		s->bounce = c->bounce_area + (size_t)i * c->chunk;
+		if (c->cpu_sync && s->cpu_access) {
+			ret = dbu_cpu_sync(c, s, false, c->sync_dir);
+			if (ret)
+				return ret;
+		}
+	}
 	return dbu_register_iovecs(c, true);
 }
 

@@ -7,16 +7,15 @@
  *   probe the uAPI (probe.c) -> sparse table of nr_slots slots -> one
  *   extended IORING_REGISTER_BUFFERS_UPDATE per slot, bound to the job's
  *   one target file -> io_base = 0, so sqe->addr is the byte offset inside
- *   the dma-buf and sqe->buf_index the slot -> block size and buffer
- *   alignment checked -> one warm-up READ_FIXED per slot (the kernel maps
- *   a dma-buf lazily on its first I/O), its latency kept as first_io_ns.
+ *   the dma-buf and sqe->buf_index the slot -> buffer alignment checked
+ *   (block sizes: sysinfo.c) -> one warm-up READ_FIXED per slot (the
+ *   kernel maps a dma-buf lazily on its first I/O), its latency kept as
+ *   first_io_ns, the bytes it overwrote put back.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <linux/fs.h>
 
 #include "dbu.h"
 #include "dbu_uapi.h"
@@ -75,40 +74,15 @@ static int register_slots(struct dbu_ctx *c)
 	return 0;
 }
 
-/* O_DIRECT on a block device: lengths in logical blocks. */
-static int check_block_size(struct dbu_ctx *c, unsigned int *lbs)
+int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx,
+			 unsigned int slot, size_t off)
 {
-	struct stat st;
-	int ssz = 0;
-
-	*lbs = 512;
-	if (fstat(c->target_fd, &st) || !S_ISBLK(st.st_mode))
-		return 0;
-	if (ioctl(c->target_fd, BLKSSZGET, &ssz) || ssz <= 0)
-		return dbu_error(c, -errno, "BLKSSZGET",
-			"reading the logical block size of %s", c->target);
-	*lbs = ssz;
-	if (c->min_bs % ssz || c->max_bs % ssz)
-		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
-			"block sizes %zu..%zu are not multiples of %s's "
-			"logical block size %d: the kernel fails such dma-buf "
-			"requests with EINVAL. Use bs (and bsrange/bssplit) in "
-			"multiples of %d", c->min_bs, c->max_bs, c->target,
-			ssz, ssz);
-	return 0;
-}
-
-int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx, size_t pos)
-{
-	size_t off = pos % c->chunk;
-
 	if (off % DBU_DMA_ALIGN)
 		return dbu_error(c, -EINVAL, "dmabuf_attach=kernel",
-			"io_u %u's buffer lies at byte %zu of dma-buf slot %zu, "
+			"io_u %u's buffer lies at byte %zu of dma-buf slot %u, "
 			"not %d-byte aligned: NVMe's DMA alignment rejects "
 			"such requests with EINVAL. Drop mem_align or make it "
-			"a multiple of 4096", idx, off, pos / c->chunk,
-			DBU_DMA_ALIGN);
+			"a multiple of 4096", idx, off, slot, DBU_DMA_ALIGN);
 	return 0;
 }
 
@@ -148,90 +122,111 @@ static int warmup_failed(struct dbu_ctx *c, unsigned int i, int res,
 /* Wait for the one warm-up CQE, bounded by dmabuf_watchdog. */
 static int warmup_wait(struct dbu_ctx *c, unsigned int i, int *res)
 {
-	int64_t deadline = dbu_now_ns() + (int64_t)c->watchdog_s * 1000000000;
-	struct __kernel_timespec ts = { .tv_sec = 1 };
 	struct io_uring_cqe *cqe;
 	int ret;
 
-	for (;;) {
-		if (c->watchdog_s)
-			ret = io_uring_wait_cqe_timeout(&c->ring, &cqe, &ts);
-		else
-			ret = io_uring_wait_cqe(&c->ring, &cqe);
-		if (!ret) {
-			*res = cqe->res;
-			io_uring_cqe_seen(&c->ring, cqe);
-			return 0;
-		}
-		if (ret != -ETIME && ret != -EINTR && ret != -EAGAIN)
-			return dbu_error(c, ret, "waiting for the warm-up "
-					 "READ_FIXED", "slot %u", i);
-		if (c->watchdog_s && dbu_now_ns() >= deadline)
-			return dbu_error(c, -ETIMEDOUT, "warm-up READ_FIXED",
-				"the first I/O on dma-buf slot %u did not "
-				"complete within %u s (dmabuf_watchdog=%u). The "
-				"first I/O maps the dma-buf and waits for its "
-				"fences; a dma-buf left with an unsignalled fence "
-				"by an earlier registration (a known bug of "
-				"posted versions of the series, kernel-uapi.md "
-				"section 5) blocks it forever. Reboot, or try "
-				"dmabuf_attach=pages", i, c->watchdog_s,
-				c->watchdog_s);
-	}
+	c->prog.inflight = 1;
+	c->prog.at_ns = dbu_now_ns();
+	do {
+		ret = io_uring_peek_cqe(&c->ring, &cqe);
+		if (!ret)
+			break;
+		ret = dbu_ring_wait(c, 1);
+	} while (!ret || ret == -EINTR || ret == -EAGAIN || ret == -ETIME);
+	c->prog.inflight = 0;
+	if (ret == -ETIMEDOUT)
+		return dbu_error(c, ret, "warm-up READ_FIXED",
+			"the first I/O on dma-buf slot %u did not complete "
+			"within %u s (dmabuf_watchdog=%u). The first I/O maps "
+			"the dma-buf and waits for its fences; a dma-buf left "
+			"with an unsignalled fence by an earlier registration (a "
+			"known bug of posted versions of the series, "
+			"kernel-uapi.md section 5) blocks it forever. Reboot, or "
+			"try dmabuf_attach=pages", i, c->watchdog_s,
+			c->watchdog_s);
+	if (ret)
+		return dbu_error(c, ret, "waiting for the warm-up READ_FIXED",
+				 "slot %u", i);
+	*res = cqe->res;
+	io_uring_cqe_seen(&c->ring, cqe);
+	c->prog.reaped++;
+	return 0;
 }
 
-static int warmup_slot(struct dbu_ctx *c, unsigned int i, unsigned int len)
+static int warmup_submit(struct dbu_ctx *c, unsigned int i, unsigned int len)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+	int ret;
+
+	if (!sqe)
+		return dbu_error(c, -EBUSY, "warm-up READ_FIXED",
+				 "no free SQE on the job's ring");
+	io_uring_prep_read_fixed(sqe, c->ro.registerfiles ? 0 : c->target_fd,
+				 (void *)0, len, 0, i);
+	if (c->ro.registerfiles)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	ret = io_uring_submit(&c->ring);
+	if (ret != 1)
+		return dbu_error(c, ret < 0 ? ret : -EIO,
+				 "submitting the warm-up READ_FIXED", "slot %u",
+				 i);
+	return 0;
+}
+
+/*
+ * One READ_FIXED of 'len' bytes into the start of slot i, timed.  fio has
+ * already filled the buffers (a buffer_pattern, zero_buffers or a poisoned
+ * destination is written once, never again), so the bytes it overwrites
+ * are saved first and put back after, with the slot in device access for
+ * the read alone.
+ */
+static int warmup_slot(struct dbu_ctx *c, unsigned int i, unsigned int len,
+		       char *save)
 {
 	struct dbu_slot *s = &c->slots[i];
 	unsigned int tries = 0;
-	struct io_uring_sqe *sqe;
 	int ret, res;
 
+	memcpy(save, s->view, len);
+	ret = dbu_cpu_sync(c, s, false, c->sync_dir);
 	s->first_submit_ns = dbu_now_ns();
 	do {
-		sqe = io_uring_get_sqe(&c->ring);
-		if (!sqe)
-			return dbu_error(c, -EBUSY, "warm-up READ_FIXED",
-					 "no free SQE on the job's ring");
-		io_uring_prep_read_fixed(sqe, c->ro.registerfiles ? 0 :
-					 c->target_fd, (void *)0, len, 0, i);
-		if (c->ro.registerfiles)
-			sqe->flags |= IOSQE_FIXED_FILE;
-		ret = io_uring_submit(&c->ring);
-		if (ret != 1)
-			return dbu_error(c, ret < 0 ? ret : -EIO,
-					 "submitting the warm-up READ_FIXED",
-					 "slot %u", i);
-		ret = warmup_wait(c, i, &res);
-		if (ret)
-			return ret;
-	} while (res == -EAGAIN && tries++ < c->eagain_max);
-	if (res < 0)
-		return warmup_failed(c, i, res, len);
-	s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
-	return 0;
+		if (!ret)
+			ret = warmup_submit(c, i, len);
+		if (!ret)
+			ret = warmup_wait(c, i, &res);
+	} while (!ret && res == -EAGAIN && tries++ < c->eagain_max);
+	if (!ret && res < 0)
+		ret = warmup_failed(c, i, res, len);
+	if (!ret)
+		s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
+	if (!ret)
+		ret = dbu_cpu_sync(c, s, true, c->sync_dir);
+	if (!ret)
+		memcpy(s->view, save, len);
+	return ret;
 }
 
 static int kernel_attach(struct dbu_ctx *c)
 {
-	unsigned int i, lbs, len;
+	unsigned int i, len;
+	char *save;
 	int ret;
 
 	ret = dbu_probe_uapi(c, c->target_fd);
 	if (!ret)
 		ret = register_slots(c);
-	if (!ret)
-		ret = check_block_size(c, &lbs);
 	if (ret)
 		return ret;
-	for (i = 0; i < c->nr_slots; i++) {
-		len = c->min_bs < c->slots[i].size ? c->min_bs :
-		      c->slots[i].size;
-		ret = warmup_slot(c, i, len < lbs ? lbs : len);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	len = c->min_bs < c->lbs ? c->lbs : c->min_bs;
+	save = malloc(len);
+	if (!save)
+		return dbu_error(c, -ENOMEM, "warm-up READ_FIXED", "-");
+	for (i = 0; i < c->nr_slots && !ret; i++)
+		ret = warmup_slot(c, i, len < c->slots[i].size ? len :
+				  c->slots[i].size, save);
+	free(save);
+	return ret;
 }
 
 /* Drop the whole table, bounded: a stuck fence must not hang teardown. */

@@ -297,9 +297,7 @@ static void drm_free(struct dbu_ctx *c, struct dbu_slot *s)
 {
 	struct drm_slot *d = s->priv;
 
-	if (s->dmabuf_fd >= 0)
-		close(s->dmabuf_fd);
-	s->dmabuf_fd = -1;
+	/* The dma-buf fd is the area's to close (exporter.c). */
 	if (d && c->exp_fd >= 0)
 		drm_destroy(c, d->handle);
 	free(d);

@@ -125,23 +125,20 @@ static int udmabuf_open(struct dbu_ctx *c, const char *arg)
  * dmabuf_size_max above it fails here, naming the limit and how to raise
  * it; 0 (automatic) splits the area into slots of at most the limit.
  */
-static size_t udmabuf_max_size(struct dbu_ctx *c)
+static int udmabuf_max_size(struct dbu_ctx *c, size_t *limit)
 {
 	long long mb = udmabuf_limit_mb();
-	size_t limit;
 
-	if (mb <= 0)
-		return 0;
-	limit = (size_t)mb << 20;
-	if (c->size_max > limit)
-		dbu_error(c, -EINVAL, "dmabuf_size_max",
+	*limit = mb > 0 ? (size_t)mb << 20 : 0;
+	if (*limit && c->size_max > *limit)
+		return dbu_error(c, -EINVAL, "dmabuf_size_max",
 			"dmabuf_size_max=%zu is larger than udmabuf's "
 			"size_limit_mb=%lld (%zu bytes). Try dmabuf_size_max="
 			"%zu or less, or raise the limit: 'echo N > "
 			UDMABUF_LIMIT "' or boot with udmabuf.size_limit_mb=N "
 			"(N in MiB)",
-			c->size_max, mb, limit, limit);
-	return limit;
+			c->size_max, mb, *limit, *limit);
+	return 0;
 }
 
 static int udmabuf_hugetlb_error(struct dbu_ctx *c, int err, size_t size,

@@ -100,12 +100,13 @@ static size_t gcd(size_t a, size_t b)
  * both the page size and the largest block so no buffer straddles two. */
 static int dbu_chunk_size(struct dbu_ctx *c, size_t page, size_t *chunk)
 {
-	size_t limit = c->exp->max_size ? c->exp->max_size(c) : 0;
 	size_t want = c->size_max ? c->size_max : DBU_GIB;
 	size_t unit = page / gcd(page, c->max_bs) * c->max_bs;
+	size_t limit = 0;
+	int ret = c->exp->max_size ? c->exp->max_size(c, &limit) : 0;
 
-	if (c->error.err)
-		return c->error.err;
+	if (ret)
+		return ret;
 	if (limit && want > limit) {
 		if (c->size_max)
 			return dbu_error(c, -EINVAL, "dmabuf_size_max",
@@ -156,6 +157,9 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 			"registered buffers. Try a larger dmabuf_size_max or "
 			"a smaller iodepth", size, c->chunk, DBU_SLOTS_MAX);
 
+	if (c->slots)
+		return dbu_error(c, -EEXIST, "allocating the buffer area",
+				 "the job already has one");
 	c->nr_slots = (size + c->chunk - 1) / c->chunk;
 	c->slots = calloc(c->nr_slots, sizeof(*c->slots));
 	if (!c->slots)
@@ -163,6 +167,7 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 	for (i = 0; i < c->nr_slots; i++) {
 		c->slots[i].dmabuf_fd = -1;
 		c->slots[i].first_io_ns = -1;
+		c->slots[i].first_io = -1;
 	}
 
 	c->area = mmap(NULL, size, PROT_NONE,
@@ -179,6 +184,7 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 		size_t off = (size_t)i * c->chunk;
 
 		s->size = size - off < c->chunk ? size - off : c->chunk;
+		c->nr_live = i + 1;
 		ret = c->exp->alloc(c, s);
 		if (!ret)
 			ret = dbu_slot_map(c, s, c->area + off);
@@ -187,9 +193,9 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 		 * first I/O (and udmabuf refuses an END before any START).
 		 */
 		if (!ret)
-			ret = dbu_cpu_sync(c, s, true);
+			ret = dbu_cpu_sync(c, s, true, c->sync_dir);
 		if (ret)
-			return ret;
+			return ret;	/* dbu_area_free() undoes the rest */
 	}
 	dbu_exp_name(&c->slots[0], c->exp_name, sizeof(c->exp_name));
 	if (!strcmp(c->cpu_view, "none"))
@@ -197,47 +203,54 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 	return 0;
 }
 
+/*
+ * Undo dbu_area_alloc(), whatever part of it was done.  Idempotent: fio
+ * 3.33 calls iomem_free even after a failed iomem_alloc, and cleanup calls
+ * it once more.  The views lie inside the area, so one munmap drops them;
+ * the dma-buf fds are closed here and nowhere else.
+ */
 void dbu_area_free(struct dbu_ctx *c)
 {
 	bool stuck = false;
 	unsigned int i;
 
-	for (i = 0; c->slots && i < c->nr_slots; i++) {
+	for (i = 0; i < c->nr_live; i++) {
 		struct dbu_slot *s = &c->slots[i];
 
 		/* One stuck sync is enough: do not wait once per slot. */
 		if (s->cpu_access && !stuck &&
-		    dbu_cpu_sync(c, s, false) == -ETIMEDOUT) {
+		    dbu_cpu_sync(c, s, false, c->sync_dir) == -ETIMEDOUT) {
 			stuck = true;
 			dbu_wd_fail(c, "DMA_BUF_IOCTL_SYNC", "the end of CPU "
 				"access on slot %u did not return within %u s "
 				"at teardown; the remaining slots are freed "
 				"unsynced", i, c->watchdog_s);
 		}
-
-		if (s->view && s->view != c->area + (size_t)i * c->chunk)
-			munmap(s->view, s->size);
 		c->exp->free(c, s);
 		if (s->dmabuf_fd >= 0)
 			close(s->dmabuf_fd);
 		s->dmabuf_fd = -1;
+		s->view = NULL;
 	}
+	c->nr_live = 0;		/* the slot table stays, for the report */
 	if (c->area)
 		munmap(c->area, c->area_size);
 	c->area = NULL;
+	c->area_size = 0;
 	dbu_wd_release();	/* the last bounded wait of the job is done */
 }
 
 /*
- * Bracket CPU access.  Bounded by dmabuf_watchdog: on a dma-buf whose
- * fence is never signalled (kernel-uapi.md section 5) the ioctl would
- * wait forever; the watchdog's signal makes it return EINTR.
+ * Bracket CPU access; 'dir' is DMA_BUF_SYNC_READ, _WRITE or _RW: what the
+ * CPU does with the memory in between.  Bounded by dmabuf_watchdog: on a
+ * dma-buf whose fence is never signalled (kernel-uapi.md section 5) the
+ * ioctl would wait forever; the watchdog's signal makes it return EINTR.
  */
-int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start)
+int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
+		 unsigned int dir)
 {
 	struct dma_buf_sync sync = {
-		.flags = (start ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) |
-			 DMA_BUF_SYNC_RW,
+		.flags = (start ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) | dir,
 	};
 	struct dbu_wd wd;
 	int ret;

@@ -180,13 +180,13 @@ int dbu_probe_uapi(struct dbu_ctx *c, int target_fd)
 static void device_cause(struct dbu_ctx *c, unsigned int slot, char *buf,
 			 size_t len)
 {
-	const char *t = c->target ? c->target : "the target";
-	char drv[64], iommu[32];
+	const char *t = c->target[0] ? c->target : "the target";
+	const char *drv = c->target_driver;
 	struct stat st;
 	int fl;
 
 	if (fstat(c->target_fd, &st) || !S_ISBLK(st.st_mode)) {
-		snprintf(buf, len, "%s is not a block device: only block "
+		snprintf(buf, len, "%.256s is not a block device: only block "
 			 "devices implement dma-buf registration (regular "
 			 "files, the NVMe char device /dev/ngXnY and pipes do "
 			 "not)", t);
@@ -194,13 +194,12 @@ static void device_cause(struct dbu_ctx *c, unsigned int slot, char *buf,
 	}
 	fl = fcntl(c->target_fd, F_GETFL);
 	if (fl >= 0 && !(fl & O_DIRECT)) {
-		snprintf(buf, len, "%s is not open with O_DIRECT (direct=1)",
+		snprintf(buf, len, "%.256s is not open with O_DIRECT (direct=1)",
 			 t);
 		return;
 	}
-	dbu_target_info(t, drv, sizeof(drv), iommu, sizeof(iommu));
 	if (!strcmp(drv, "none")) {
-		snprintf(buf, len, "%s has no nvme-pci controller behind it: "
+		snprintf(buf, len, "%.256s has no nvme-pci controller behind it: "
 			 "a virtual or bio-based device (null_blk, brd, dm, "
 			 "md) or the NVMe native-multipath head node "
 			 "(nvme-subsysN), which the series does not support; "
@@ -208,7 +207,7 @@ static void device_cause(struct dbu_ctx *c, unsigned int slot, char *buf,
 		return;
 	}
 	if (strcmp(drv, "nvme")) {
-		snprintf(buf, len, "%s is served by the %s driver, not "
+		snprintf(buf, len, "%.256s is served by the %s driver, not "
 			 "nvme-pci, the only driver that implements dma-buf "
 			 "registration (SCSI, virtio-blk, loop, NVMe-oF do "
 			 "not)", t, drv);
@@ -229,7 +228,7 @@ static void device_cause(struct dbu_ctx *c, unsigned int slot, char *buf,
 
 int dbu_probe_device_error(struct dbu_ctx *c, int err, unsigned int slot)
 {
-	char cause[400];
+	char cause[640];
 
 	device_cause(c, slot, cause, sizeof(cause));
 	set_verdict(c, "device-unsupported", err);
@@ -238,5 +237,5 @@ int dbu_probe_device_error(struct dbu_ctx *c, int err, unsigned int slot)
 		"register dma-buf slot %u against %s (uapi_probe="
 		"device-unsupported, %s): %s. Use an nvme-pci namespace "
 		"(filename=/dev/nvmeXnY, direct=1). " TRY_INSTEAD, slot,
-		c->target ? c->target : "the target", dbu_errname(err), cause);
+		c->target[0] ? c->target : "the target", dbu_errname(err), cause);
 }

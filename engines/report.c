@@ -86,10 +86,28 @@ static void report_ring(FILE *f, const struct dbu_ctx *c)
 	fprintf(f, "\"force_async\":%u},", c->ro.force_async);
 }
 
+static void report_errors(FILE *f, const struct dbu_ctx *c)
+{
+	char buf[1024];
+	unsigned int i, n = c->nr_errors < DBU_ERRORS_MAX ? c->nr_errors :
+			    DBU_ERRORS_MAX;
+
+	json_u64(f, "io_errors", c->io_errors);
+	json_u64(f, "errors_total", c->nr_errors);
+	fputs("\"errors\":[", f);
+	for (i = 0; i < n; i++) {
+		dbu_error_format(&c->errors[i], buf, sizeof(buf));
+		if (i)
+			fputc(',', f);
+		json_quote(f, buf);
+	}
+	fputs("],", f);
+}
+
 static void report_body(FILE *f, struct dbu_ctx *c,
 			const struct dbu_report_job *j)
 {
-	char buf[4096], drv[64], iommu[32];
+	char buf[4096];
 	struct utsname u;
 
 	json_str(f, "job", j->job);
@@ -111,10 +129,8 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 		c->exp->placement(c, buf, sizeof(buf));
 	json_str(f, "placement", buf);
 	json_str(f, "target", c->target);
-	dbu_target_info(c->target ? c->target : "", drv, sizeof(drv),
-			iommu, sizeof(iommu));
-	json_str(f, "target_driver", drv);
-	json_str(f, "iommu_domain", iommu);
+	json_str(f, "target_driver", c->target_driver);
+	json_str(f, "iommu_domain", c->iommu_domain);
 	json_str(f, "uapi_probe", c->uapi_probe);
 	json_u64(f, "uapi_errno", c->uapi_errno < 0 ? -c->uapi_errno :
 		 c->uapi_errno);
@@ -124,22 +140,22 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 	json_u64(f, "bounce_bytes", c->bounce_bytes);
 	json_u64(f, "bounce_ns", c->bounce_ns);
 	json_u64(f, "cpu_syncs", c->cpu_syncs);
-	fputs("\"errors\":[", f);
-	if (c->error.err) {
-		dbu_error_format(c, buf, sizeof(buf));
-		json_quote(f, buf);
-	}
-	fputs("]", f);
+	json_u64(f, "cpu_unbracketed", c->cpu_unbracketed);
+	report_errors(f, c);
+	fputs("\"result\":", f);
+	json_quote(f, j->failed ? "failed" : "ok");
 }
 
-int dbu_report_write(struct dbu_ctx *c, const char *path,
-		     const struct dbu_report_job *j)
+/* The report file was opened at job start (dbu_report_open). */
+int dbu_report_write(struct dbu_ctx *c, const struct dbu_report_job *j)
 {
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mem;
-	int fd, ret = 0;
+	int ret = 0;
 
+	if (c->report_fd < 0)
+		return 0;
 	mem = open_memstream(&text, &len);
 	if (!mem)
 		return -ENOMEM;
@@ -148,32 +164,30 @@ int dbu_report_write(struct dbu_ctx *c, const char *path,
 	fputs("}\n", mem);
 	fclose(mem);
 
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
-		ret = -errno;
-	if (fd >= 0)
-		close(fd);
+	if (!text)
+		return -ENOMEM;
+	if (write(c->report_fd, text, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
 	free(text);
 	return ret;
 }
 
 /* One line for stderr at job end: what really ran. */
-void dbu_report_summary(struct dbu_ctx *c, char *buf, size_t len)
+void dbu_report_summary(struct dbu_ctx *c, bool failed, char *buf,
+			size_t len)
 {
 	const char *exp = c->exp_name[0] ? c->exp_name : "none";
-	char drv[64], iommu[32];
 	size_t size = c->nr_slots ? c->slots[0].size : 0;
 
-	dbu_target_info(c->target ? c->target : "", drv, sizeof(drv),
-			iommu, sizeof(iommu));
 	snprintf(buf, len, "source=%s exporter=%s attach=%s cpu_view=%s "
 		 "buffers=%ux%zu target=%s driver=%s iommu=%s uapi_probe=%s "
 		 "ios=%llu eagain_reissues=%llu bounce_bytes=%llu%s",
 		 c->src ? c->src : "?", exp, c->att ? c->att->name : "?",
 		 c->cpu_view, c->nr_slots, size,
-		 c->target ? c->target : "none", drv, iommu, c->uapi_probe,
+		 c->target[0] ? c->target : "none", c->target_driver,
+		 c->iommu_domain, c->uapi_probe,
 		 (unsigned long long)c->ios,
 		 (unsigned long long)c->eagain_reissues,
 		 (unsigned long long)c->bounce_bytes,
-		 c->error.err ? " FAILED" : "");
+		 failed ? " FAILED" : "");
 }

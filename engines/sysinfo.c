@@ -8,11 +8,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/fs.h>
 
 #include "dbu.h"
+
+/* O_DIRECT on a block device: lengths in logical blocks. */
+static int check_block_size(struct dbu_ctx *c, int fd, const char *path)
+{
+	int ssz = 0;
+
+	if (ioctl(fd, BLKSSZGET, &ssz) || ssz <= 0)
+		return dbu_error(c, -errno, "BLKSSZGET",
+			"reading the logical block size of %s", path);
+	c->lbs = ssz;
+	if (!c->direct || (c->min_bs % ssz == 0 && c->max_bs % ssz == 0))
+		return 0;
+	return dbu_error(c, -EINVAL, "direct=1 on a block device",
+		"block sizes %zu..%zu are not multiples of %s's logical block "
+		"size %d: the kernel fails such O_DIRECT requests with EINVAL. "
+		"Use bs (and bsrange/bssplit) in multiples of %d", c->min_bs,
+		c->max_bs, path, ssz, ssz);
+}
 
 int dbu_target_check(struct dbu_ctx *c, int fd, const char *path)
 {
@@ -20,7 +40,9 @@ int dbu_target_check(struct dbu_ctx *c, int fd, const char *path)
 
 	if (fstat(fd, &st))
 		return dbu_error(c, -errno, "fstat of the target", "%s", path);
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+	if (S_ISBLK(st.st_mode))
+		return check_block_size(c, fd, path);
+	if (S_ISREG(st.st_mode))
 		return 0;
 	return dbu_error(c, -ENOTBLK, "opening the target",
 		"%s is neither a regular file nor a block device. Try "

@@ -171,5 +171,6 @@ void dbu_wd_fail(struct dbu_ctx *c, const char *what, const char *fmt, ...)
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	dbu_error(c, -ETIMEDOUT, what, "%s", detail);
+	c->stuck = true;
 	fprintf(stderr, "fio: " DBU_NAME ": %s: %s.\n", what, detail);
 }

@@ -14,6 +14,7 @@
 #ifndef DBU_H
 #define DBU_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #define DBU_NAME	"dmabuf_uring"
 #define DBU_SLOTS_MAX	16384		/* IORING_MAX_REG_BUFFERS */
 #define DBU_GIB		(1ULL << 30)
+#define DBU_ERRORS_MAX	8		/* kept for the report */
 
 struct dbu_ctx;
 
@@ -36,6 +38,8 @@ struct dbu_slot {
 	void *priv;		/* exporter's own state */
 	int64_t first_submit_ns;	/* when its first I/O went out, 0: not yet */
 	int64_t first_io_ns;	/* latency of the slot's first I/O, -1: none */
+	int first_io;		/* io_u index of that first I/O, -1: none */
+	unsigned int inflight;	/* I/Os the device owns in this slot */
 	bool cpu_access;	/* between DMA_BUF_SYNC_START and _END */
 };
 
@@ -48,8 +52,8 @@ struct dbu_exporter {
 	unsigned int flags;
 	/* Open the device behind the source; arg is the text after ':'. */
 	int (*open)(struct dbu_ctx *c, const char *arg);
-	/* Largest single buffer it can make (0: no own limit). */
-	size_t (*max_size)(struct dbu_ctx *c);
+	/* Largest single buffer it can make in *limit (0: no own limit). */
+	int (*max_size)(struct dbu_ctx *c, size_t *limit);
 	/* Create s->size bytes: set dmabuf_fd, pin and priv. */
 	int (*alloc)(struct dbu_ctx *c, struct dbu_slot *s);
 	/*
@@ -90,6 +94,40 @@ struct dbu_error {
 	char detail[640];	/* likely cause and what to try */
 };
 
+/*
+ * The job's engine options as fio parsed them, and what the engine needs
+ * of fio's own options: config.c checks them all before anything is made.
+ */
+struct dbu_opts {
+	const char *src;
+	const char *attach;
+	const char *report;
+	unsigned long long size_max;
+	int eagain_max;
+	int watchdog;
+	bool cpu_sync;
+	int inject_eagain;
+	struct dbu_ring_opts ro;
+	int force_async;
+	int sqpoll_cpu;
+	/* fio's */
+	const char *job;
+	bool direct;
+	bool trim;		/* rw= has trims */
+	bool reads;		/* the CPU reads what the device read: rw, verify */
+	bool writes;		/* the CPU fills what the device writes */
+	unsigned int depth;
+	size_t min_bs, max_bs;
+	unsigned int nr_files;
+};
+
+/* Bookkeeping of every bounded wait for completions (ring.c). */
+struct dbu_progress {
+	uint64_t reaped;		/* CQEs seen, ever */
+	uint64_t reaped_seen;		/* 'reaped' at the last check */
+	int64_t at_ns;			/* when 'reaped' last moved */
+	unsigned int inflight;		/* requests the device owns */
+};
 struct dbu_ctx {
 	/* what the job asked for */
 	const struct dbu_exporter *exp;
@@ -100,6 +138,7 @@ struct dbu_ctx {
 	unsigned int eagain_max;
 	unsigned int watchdog_s;
 	bool cpu_sync;
+	unsigned int sync_dir;		/* DMA_BUF_SYNC_{READ,WRITE,RW} */
 	bool direct;
 	struct dbu_ring_opts ro;
 	unsigned int depth;
@@ -116,6 +155,7 @@ struct dbu_ctx {
 	size_t area_size;
 	size_t chunk;			/* size of every slot but the last */
 	unsigned int nr_slots;
+	unsigned int nr_live;		/* slots holding resources */
 	struct dbu_slot *slots;
 	char *bounce_area;		/* bounce attach: host memory */
 	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
@@ -125,33 +165,50 @@ struct dbu_ctx {
 	struct io_uring ring;
 	bool ring_up;
 	int target_fd;			/* the job's (first) file */
-	const char *target;		/* path */
+	unsigned int lbs;		/* its logical block size, 512: file */
+	char target[PATH_MAX];		/* its path, "" before it is open */
+	char target_driver[64];		/* worked out once, at open */
+	char iommu_domain[32];
 	char uapi_probe[24];		/* design.md section 6 verdict */
 	int uapi_errno;
+	struct dbu_progress prog;
+	int report_fd;			/* dmabuf_report, opened at init */
 
 	/* counters for the report */
 	uint64_t eagain_reissues;
 	uint64_t bounce_bytes;
 	uint64_t bounce_ns;
 	uint64_t cpu_syncs;
+	uint64_t cpu_unbracketed;	/* completions fio saw device-owned */
 	uint64_t ios;
+	uint64_t io_errors;		/* requests that failed for good */
 
-	struct dbu_error error;
+	bool stuck;			/* a wait at teardown ran out */
+	struct dbu_error error;		/* the latest one recorded */
+	struct dbu_error errors[DBU_ERRORS_MAX];	/* the first ones */
+	unsigned int nr_errors;		/* all recorded, even beyond those */
 };
 
 /* error.c */
 int dbu_error(struct dbu_ctx *c, int err, const char *what,
 	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 const char *dbu_errname(int err);
-void dbu_error_format(const struct dbu_ctx *c, char *buf, size_t len);
+void dbu_error_format(const struct dbu_error *e, char *buf, size_t len);
+
+/* config.c: every option check that needs no device */
+void dbu_ctx_init(struct dbu_ctx *c);
+int dbu_config(struct dbu_ctx *c, const struct dbu_opts *o);
+int dbu_report_open(struct dbu_ctx *c, const char *path);
 
 /* exporter.c */
 int dbu_exporter_lookup(struct dbu_ctx *c, const char *src);
 int dbu_area_alloc(struct dbu_ctx *c, size_t size);
 void dbu_area_free(struct dbu_ctx *c);
-int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start);
+int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
+		 unsigned int dir);
 void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len);
 
+/* The one map from a CPU address in the area to (slot, offset). */
 static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
 					   const void *p, size_t *off)
 {
@@ -165,6 +222,8 @@ static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
 /* attach.c, attach_*.c */
 int dbu_attach_lookup(struct dbu_ctx *c, const char *name);
 int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce);
+int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
+		    size_t len, bool to_view);
 void dbu_unregister_buffers(struct dbu_ctx *c, const char *why);
 extern const struct dbu_attach dbu_attach_pages;
 extern const struct dbu_attach dbu_attach_bounce;
@@ -173,6 +232,7 @@ extern const struct dbu_attach dbu_attach_kernel;
 /* ring.c */
 int dbu_ring_init(struct dbu_ctx *c);
 int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n);
+int dbu_ring_wait(struct dbu_ctx *c, unsigned int min);
 void dbu_ring_exit(struct dbu_ctx *c);
 
 /* sysinfo.c: what the target is and how its DMA is translated */
@@ -186,10 +246,11 @@ struct dbu_report_job {
 	int jobnum;
 	const char *fio_version;
 	const char *engine_version;
+	bool failed;		/* fio's verdict on the job */
 };
-int dbu_report_write(struct dbu_ctx *c, const char *path,
-		     const struct dbu_report_job *j);
-void dbu_report_summary(struct dbu_ctx *c, char *buf, size_t len);
+int dbu_report_write(struct dbu_ctx *c, const struct dbu_report_job *j);
+void dbu_report_summary(struct dbu_ctx *c, bool failed, char *buf,
+			size_t len);
 
 /* time */
 int64_t dbu_now_ns(void);
@@ -204,8 +265,9 @@ int dbu_regbuf_update(int ring_fd, unsigned int offset,
 int dbu_probe_uapi(struct dbu_ctx *c, int target_fd);
 int dbu_probe_device_error(struct dbu_ctx *c, int err, unsigned int slot);
 
-/* attach_kernel.c: io_u 'idx' has its buffer at byte 'pos' of the area */
-int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx, size_t pos);
+/* attach_kernel.c: io_u 'idx' has its buffer at 'off' in slot 'slot' */
+int dbu_kernel_check_buf(struct dbu_ctx *c, unsigned int idx,
+			 unsigned int slot, size_t off);
 
 /* watchdog.c: bound an interruptible system call that may never return */
 struct dbu_wd {

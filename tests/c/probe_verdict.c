@@ -37,19 +37,22 @@ int main(int argc, char **argv)
 				strerror(errno));
 			return 1;
 		}
-		c->target = argv[1];
+		snprintf(c->target, sizeof(c->target), "%s", argv[1]);
 		c->target_fd = fd;
+		dbu_target_info(c->target, c->target_driver,
+				sizeof(c->target_driver), c->iommu_domain,
+				sizeof(c->iommu_domain));
 	}
 	ret = dbu_probe_uapi(c, fd);
 	if (!strcmp(c->uapi_probe, "not-run")) {
-		dbu_error_format(c, msg, sizeof(msg));
+		dbu_error_format(&c->error, msg, sizeof(msg));
 		fprintf(stderr, "probe did not run: %s\n", msg);
 		return ret == -EPERM || ret == -ENOSYS ? 77 : 1;
 	}
 	printf("verdict=%s errno=%s\n", c->uapi_probe,
 	       c->uapi_errno ? dbu_errname(c->uapi_errno) : "0");
 	if (ret) {
-		dbu_error_format(c, msg, sizeof(msg));
+		dbu_error_format(&c->error, msg, sizeof(msg));
 		printf("message=%s\n", msg);
 	}
 	if (fd >= 0)

@@ -13,7 +13,8 @@ KEYS = {"job", "jobnum", "engine_version", "fio_version", "kernel", "cmdline",
         "source", "attach", "exporter", "buffers", "first_io_ns", "cpu_view",
         "cpu_sync", "placement", "target", "target_driver", "iommu_domain",
         "uapi_probe", "uapi_errno", "ring", "ios", "eagain_reissues",
-        "bounce_bytes", "bounce_ns", "cpu_syncs", "errors"}
+        "bounce_bytes", "bounce_ns", "cpu_syncs", "cpu_unbracketed", "io_errors",
+        "errors_total", "errors", "result"}
 
 
 @pytest.mark.sanitize
@@ -53,7 +54,8 @@ def test_report_contents(target, tmp_path, attach):
         assert row["bounce_bytes"] == 2 << 20 and row["bounce_ns"] > 0
     else:
         assert row["bounce_bytes"] == 0
-    assert row["errors"] == []
+    assert row["errors"] == [] and row["result"] == "ok"
+    assert (row["io_errors"], row["errors_total"]) == (0, 0)
     summary = (f"dmabuf_uring: rep: source=host exporter=host attach={attach} "
                f"cpu_view=mmap buffers=1x40960 target={target} driver=none "
                "iommu=none uapi_probe=not-run ios=256 eagain_reissues=0 "
