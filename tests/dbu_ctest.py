@@ -16,6 +16,7 @@ PROGRAMS = {
     "probe_verdict": PROBE_SOURCES,
     "kernel_errors": PROBE_SOURCES,
     "watchdog_bound": ["engines/watchdog.c", "engines/error.c"],
+    "error_latest": ["engines/error.c"],
 }
 
 
@@ -26,6 +27,16 @@ def compile_c(name, outdir):
         [REPO / s for s in PROGRAMS[name]]
     res = subprocess.run(["gcc", *CFLAGS, "-pthread", "-o", str(out),
                           *map(str, srcs), "-luring"],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, f"gcc {name}.c failed:\n{res.stderr}"
+    return out
+
+
+def compile_shim(name, outdir):
+    """Build tests/c/<name>.c into an LD_PRELOAD library; returns its path."""
+    out = Path(outdir) / f"{name}.so"
+    res = subprocess.run(["gcc", *CFLAGS, "-shared", "-fPIC", "-o", str(out),
+                          str(REPO / "tests" / "c" / f"{name}.c"), "-ldl"],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0, f"gcc {name}.c failed:\n{res.stderr}"
     return out
