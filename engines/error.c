@@ -9,6 +9,7 @@
  * earlier one's words.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,9 +58,17 @@ int dbu_error(struct dbu_ctx *c, int err, const char *what,
 	return err;
 }
 
+/* The errno number of err, of either sign (INT_MIN has no positive twin). */
+static int errno_of(int err)
+{
+	if (err == INT_MIN)
+		return err;		/* "Unknown error -2147483648" */
+	return err < 0 ? -err : err;
+}
+
 const char *dbu_errname(int err)
 {
-	const char *name = strerrorname_np(err < 0 ? -err : err);
+	const char *name = strerrorname_np(errno_of(err));
 
 	return name ? name : "E?";
 }
@@ -75,6 +84,6 @@ int64_t dbu_now_ns(void)
 /* "<what>: <strerror> (<ERRNAME>). <cause, what to try>." */
 void dbu_error_format(const struct dbu_error *e, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s: %s (%s). %s.", e->what, strerror(-e->err),
-		 dbu_errname(e->err), e->detail);
+	snprintf(buf, len, "%s: %s (%s). %s.", e->what,
+		 strerror(errno_of(e->err)), dbu_errname(e->err), e->detail);
 }
