@@ -132,8 +132,8 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 	json_str(f, "target_driver", c->target_driver);
 	json_str(f, "iommu_domain", c->iommu_domain);
 	json_str(f, "uapi_probe", c->uapi_probe);
-	json_u64(f, "uapi_errno", c->uapi_errno < 0 ? -c->uapi_errno :
-		 c->uapi_errno);
+	json_u64(f, "uapi_errno", c->uapi_errno < 0 ?
+		 -(long long)c->uapi_errno : c->uapi_errno);
 	report_ring(f, c);
 	json_u64(f, "ios", c->ios);
 	json_u64(f, "eagain_reissues", c->eagain_reissues);
