@@ -178,7 +178,8 @@ static void dbu_consumed(struct thread_data *td, struct dbu_data *d,
 		io_u_mark_submit(td, fresh);
 	d->c.prog.inflight += fresh;
 	d->nr_sq -= n;
-	memmove(d->sq, d->sq + n, d->nr_sq * sizeof(*d->sq));
+	if (d->nr_sq)
+		memmove(d->sq, d->sq + n, d->nr_sq * sizeof(*d->sq));
 }
 
 /*
@@ -210,6 +211,8 @@ int fio_dbu_commit(struct thread_data *td)
 	unsigned int i;
 	int ret;
 
+	if (!d->queued && !d->nr_sq)
+		return 0;	/* fio commits again before it reaps */
 	for (i = 0; i < d->queued; i++) {
 		struct io_uring_sqe *sqe = dbu_get_sqe(d);
 
@@ -219,7 +222,9 @@ int fio_dbu_commit(struct thread_data *td)
 		d->sq[d->nr_sq++] = d->pending[i];
 	}
 	d->queued -= i;
-	memmove(d->pending, d->pending + i, d->queued * sizeof(*d->pending));
+	if (d->queued)
+		memmove(d->pending, d->pending + i,
+			d->queued * sizeof(*d->pending));
 	ret = dbu_submit(td, d);
 	if (ret)
 		dbu_fail(td, &d->c);
@@ -385,7 +390,7 @@ int fio_dbu_getevents(struct thread_data *td, unsigned int min,
 	d->nr_events = 0;
 	do {
 		ret = dbu_reap(td, d, max, &seen);
-		if (!ret)
+		if (!ret && d->nr_sq)
 			ret = dbu_submit(td, d);	/* reissues go out now */
 		if (ret)
 			return ret;

@@ -64,6 +64,36 @@ int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n)
 	return 0;
 }
 
+/* An IOPOLL wait, cut after a second by the watchdog timer's signal. */
+static int __attribute__((noinline)) wait_polled(struct dbu_ctx *c,
+						  unsigned int min)
+{
+	struct io_uring_cqe *cqe;
+	struct dbu_wd wd;
+	int ret = dbu_wd_start(&wd, 1);
+
+	if (ret)
+		return ret;
+	ret = io_uring_wait_cqe_nr(&c->ring, &cqe, min);
+	dbu_wd_stop(&wd);
+	return ret == -EINTR ? -ETIME : ret;
+}
+
+/* A second went by: has anything completed since the last look? */
+static int __attribute__((noinline)) wait_tick(struct dbu_ctx *c)
+{
+	struct dbu_progress *p = &c->prog;
+	int64_t now = dbu_now_ns();
+
+	if (p->reaped != p->reaped_seen || !p->inflight) {
+		p->reaped_seen = p->reaped;
+		p->at_ns = now;
+	} else if (now - p->at_ns >= (int64_t)c->watchdog_s * 1000000000) {
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
 /*
  * Wait until 'min' completions are ready, bounded by the watchdog: with
  * nothing completed for dmabuf_watchdog seconds while requests are in
@@ -78,37 +108,18 @@ int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n)
 int dbu_ring_wait(struct dbu_ctx *c, unsigned int min)
 {
 	struct __kernel_timespec ts = { .tv_sec = 1 };
-	struct dbu_progress *p = &c->prog;
 	struct io_uring_cqe *cqe;
-	struct dbu_wd wd;
-	int64_t now;
 	int ret;
 
 	if (!min)
 		return io_uring_get_events(&c->ring);
 	if (!c->watchdog_s)
 		return io_uring_wait_cqe_nr(&c->ring, &cqe, min);
-	if (c->ro.hipri) {
-		ret = dbu_wd_start(&wd, 1);
-		if (ret)
-			return ret;
-		ret = io_uring_wait_cqe_nr(&c->ring, &cqe, min);
-		dbu_wd_stop(&wd);
-		if (ret == -EINTR)
-			ret = -ETIME;
-	} else {
+	if (c->ro.hipri)
+		ret = wait_polled(c, min);
+	else
 		ret = io_uring_wait_cqes(&c->ring, &cqe, min, &ts, NULL);
-	}
-	if (ret != -ETIME)
-		return ret;
-	now = dbu_now_ns();
-	if (p->reaped != p->reaped_seen || !p->inflight) {
-		p->reaped_seen = p->reaped;
-		p->at_ns = now;
-	} else if (now - p->at_ns >= (int64_t)c->watchdog_s * 1000000000) {
-		return -ETIMEDOUT;
-	}
-	return 0;
+	return ret == -ETIME ? wait_tick(c) : ret;
 }
 
 void dbu_ring_exit(struct dbu_ctx *c)
