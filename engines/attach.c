@@ -173,14 +173,15 @@ static int bounce_check(struct dbu_ctx *c)
 
 /*
  * Copy between a slot's view and its bounce memory; to_view: after a
- * device read.  With dmabuf_cpu_sync (the default) the view is in CPU
- * access only for the copy: START, memcpy, END.
+ * device read.  The view is in CPU access for the copy alone: START,
+ * memcpy, END, whatever dmabuf_cpu_sync says (that is about fio looking at
+ * the data; the copy is the cost every bounce user pays).
  */
 int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
 		    size_t len, bool to_view)
 {
 	unsigned int dir = to_view ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
-	bool sync = c->cpu_sync && s->dmabuf_fd >= 0;
+	bool sync = s->dmabuf_fd >= 0;
 	int64_t t0 = dbu_now_ns();
 	int ret = sync ? dbu_cpu_sync(c, s, true, dir) : 0;
 
@@ -218,7 +219,7 @@ static int bounce_attach(struct dbu_ctx *c)
 		struct dbu_slot *s = &c->slots[i];
 
 		s->bounce = c->bounce_area + (size_t)i * c->chunk;
-		if (c->cpu_sync && s->cpu_access) {
+		if (s->cpu_access) {
 			ret = dbu_cpu_sync(c, s, false, c->sync_dir);
 			if (ret)
 				return ret;

@@ -34,6 +34,7 @@ struct dbu_options {
 	unsigned int cpu_sync;
 	int inject_eagain;
 	int inject_short;
+	unsigned int inject_fence;
 	unsigned int hipri;
 	unsigned int registerfiles;
 	unsigned int sqpoll;
@@ -110,9 +111,9 @@ static struct fio_option options[] = {
 			"view is coherent for fio (verify, buffer fill): a slot "
 			"leaves CPU access when its first I/O goes out and "
 			"returns when the device owns nothing in it (one slot "
-			"per io_u, dmabuf_size_max=bs, brackets every I/O); "
-			"bounce brackets each copy. 0 only when the CPU does not "
-			"look at the data"),
+			"per io_u, dmabuf_size_max=bs, brackets every I/O). 0 "
+			"only when fio does not look at the data (bounce "
+			"brackets each of its copies either way)"),
 		.def	= "1",
 	},
 	{
@@ -127,6 +128,14 @@ static struct fio_option options[] = {
 			FIO_OPT_INT, inject_short,
 			"Testing: report every Nth completion as half done so fio "
 			"requeues the rest (0: off)"),
+		.def	= "0",
+	},
+	{
+		DBU_OPT("dmabuf_inject_fence", "inject a fence (testing)",
+			FIO_OPT_BOOL, inject_fence,
+			"Testing: attach a vgem write fence to every dma-buf of "
+			"dmabuf_src=drm on vgem, so CPU access waits (vgem "
+			"signals it after 10 s)"),
 		.def	= "0",
 	},
 	{
@@ -190,6 +199,7 @@ static void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->watchdog = o->watchdog;
 	p->cpu_sync = o->cpu_sync;
 	p->inject_eagain = o->inject_eagain;
+	p->inject_fence = o->inject_fence;
 	p->ro.hipri = o->hipri;
 	p->ro.sqpoll = o->sqpoll;
 	p->ro.sqpoll_cpu_set = o->sqpoll_cpu_set;

@@ -37,6 +37,37 @@ struct drm_slot {
 };
 
 /*
+ * Testing (dmabuf_inject_fence): vgem's own fence, attached for writing, so
+ * that every CPU access (DMA_BUF_IOCTL_SYNC) waits on it, as on a dma-buf
+ * whose fence is never signalled; vgem signals it itself after 10 s.
+ * uapi/drm/vgem_drm.h, which libdrm does not install.
+ */
+struct dbu_vgem_fence_attach {
+	uint32_t handle;
+	uint32_t flags;		/* 1: VGEM_FENCE_WRITE */
+	uint32_t out_fence;
+	uint32_t pad;
+};
+#define DBU_VGEM_FENCE_ATTACH \
+	DRM_IOWR(DRM_COMMAND_BASE + 0x1, struct dbu_vgem_fence_attach)
+
+static int drm_inject_fence(struct dbu_ctx *c, uint32_t handle)
+{
+	struct drm_priv *p = c->exp_priv;
+	struct dbu_vgem_fence_attach f = { .handle = handle, .flags = 1 };
+
+	if (strcmp(p->driver, "vgem"))
+		return dbu_error(c, -EINVAL, "dmabuf_inject_fence",
+			"only vgem can attach a fence; %s is %s. Try "
+			"dmabuf_src=drm:/dev/dri/cardN of a vgem device", p->path,
+			p->driver);
+	if (drmIoctl(c->exp_fd, DBU_VGEM_FENCE_ATTACH, &f))
+		return dbu_error(c, -errno, "dmabuf_inject_fence",
+				 "vgem refused DRM_IOCTL_VGEM_FENCE_ATTACH");
+	return 0;
+}
+
+/*
  * Render-only drivers (vgem) answer DRM_CAP_DUMB_BUFFER with EOPNOTSUPP
  * (the cap is KMS-only) yet create dumb buffers on their card node: there,
  * a one-row buffer made and destroyed settles it.
@@ -88,6 +119,13 @@ static int drm_open_path(struct dbu_ctx *c, const char *path)
 	if (fd < 0) {
 		int err = -errno;
 
+		if (err == -EACCES || err == -EPERM)
+			return dbu_error(c, err, "opening the DRM device",
+				"%s: no permission to open it read-write. Try "
+				"running as root, joining the group that owns "
+				"it (video or render), 'chmod 0666 %s' or a "
+				"udev rule granting your group access", path,
+				path);
 		return dbu_error(c, err, "opening the DRM device",
 			"%s: %s. Try dmabuf_src=drm to pick the first "
 			"suitable device in " DRI_DIR ", or load a DRM driver "
@@ -156,13 +194,14 @@ static int drm_open_first(struct dbu_ctx *c)
 	size_t pos = 0;
 	char **names;
 	const char *why;
-	int i, n, fd, ret = -ENODEV;
+	int i, n, fd, denied = 0, ret = -ENODEV;
 
 	n = drm_nodes(&names);
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), DRI_DIR "/%s", names[i]);
 		fd = open(path, O_RDWR | O_CLOEXEC);
 		if (fd < 0) {
+			denied += errno == EACCES || errno == EPERM;
 			why = errno == EACCES || errno == EPERM ?
 			      "no permission" : strerror(errno);
 			snprintf(driver, sizeof(driver), "?");
@@ -184,11 +223,24 @@ static int drm_open_first(struct dbu_ctx *c)
 					"%s%s (%s): %s", pos ? "; " : "",
 					names[i], driver, why);
 	}
+	/* Every node refused us: the cause is permission, not the devices. */
+	if (ret && n && denied == n) {
+		pos = 0;
+		for (i = 0; i < n && pos < sizeof(seen); i++)
+			pos += snprintf(seen + pos, sizeof(seen) - pos, "%s%s",
+					i ? ", " : "", names[i]);
+	}
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	if (!ret)
 		return 0;
+	if (n && denied == n)
+		return dbu_error(c, -EACCES, "finding a DRM device",
+			"no permission to open any DRM node in " DRI_DIR " (%s). "
+			"Try running as root, joining the group that owns "
+			"them (video or render), or a udev rule granting your "
+			"group access", seen);
 	if (!n)
 		return dbu_error(c, -ENODEV, "finding a DRM device",
 			"no DRM device node in " DRI_DIR "%s. Try loading a "
@@ -281,7 +333,7 @@ static int drm_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 			"a read-write dma-buf. Try another DRM device",
 			p->path, p->driver, s->size);
 	s->dmabuf_fd = fd;
-	return 0;
+	return c->inject_fence ? drm_inject_fence(c, d->handle) : 0;
 }
 
 static void drm_placement(struct dbu_ctx *c, char *buf, size_t len)

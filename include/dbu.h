@@ -106,6 +106,7 @@ struct dbu_opts {
 	int eagain_max;
 	int watchdog;
 	bool cpu_sync;
+	bool inject_fence;
 	int inject_eagain;
 	struct dbu_ring_opts ro;
 	int force_async;
@@ -138,6 +139,7 @@ struct dbu_ctx {
 	unsigned int eagain_max;
 	unsigned int watchdog_s;
 	bool cpu_sync;
+	bool inject_fence;		/* testing: exp_drm.c */
 	unsigned int sync_dir;		/* DMA_BUF_SYNC_{READ,WRITE,RW} */
 	bool direct;
 	struct dbu_ring_opts ro;

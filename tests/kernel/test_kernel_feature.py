@@ -64,6 +64,10 @@ if have udmabuf; then
 	job verify_slots_registerfiles --filename="$dev" --dmabuf_src=udmabuf \
 		--size=8m --bsrange=4k-64k --rw=write --iodepth=32 \
 		--dmabuf_size_max=1m --registerfiles --verify=crc32c
+	job pattern_kept --filename="$dev" --dmabuf_src=udmabuf --size=1m \
+		--bs=4k --rw=write --iodepth=4 --dmabuf_size_max=64k \
+		--buffer_pattern=0x5aa5c33c --verify=pattern \
+		--verify_pattern=0x5aa5c33c
 	job eagain_counted --filename="$dev" --dmabuf_src=udmabuf --size=1m \
 		--bs=4k --rw=write --iodepth=8 --verify=crc32c \
 		--dmabuf_inject_eagain=5
@@ -163,6 +167,14 @@ def test_verify_several_slots_with_registered_files(series):
     rc, err, row = case(series, "verify_slots_registerfiles")
     assert_clean(rc, err, row, "udmabuf")
     assert len(row["buffers"]) >= 2 and row["ring"]["registerfiles"]
+
+
+def test_warmup_keeps_the_buffers_fio_filled(series):
+    """buffer_pattern is written into the buffers once: the warm-up READ of
+    every slot must put back the bytes it read over (issue 8, defect 3)."""
+    rc, err, row = case(series, "pattern_kept")
+    assert_clean(rc, err, row, "udmabuf")
+    assert len(row["buffers"]) >= 2
 
 
 def test_injected_eagain_is_reissued_and_counted(series):
