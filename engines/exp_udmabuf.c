@@ -130,6 +130,15 @@ static int udmabuf_max_size(struct dbu_ctx *c, size_t *limit)
 	long long mb = udmabuf_limit_mb();
 
 	*limit = mb > 0 ? (size_t)mb << 20 : 0;
+	/* Without this, a block over the limit reads as a dmabuf_size_max
+	 * problem though the user gave none. */
+	if (*limit && c->max_bs > *limit)
+		return dbu_error(c, -EINVAL, "bs",
+			"bs=%zu is larger than udmabuf's size_limit_mb=%lld "
+			"(%zu bytes): one block must fit in one dma-buf. Try "
+			"bs=%zu or less, or raise the limit: 'echo N > "
+			UDMABUF_LIMIT "' or boot with udmabuf.size_limit_mb=N "
+			"(N in MiB)", c->max_bs, mb, *limit, *limit);
 	if (*limit && c->size_max > *limit)
 		return dbu_error(c, -EINVAL, "dmabuf_size_max",
 			"dmabuf_size_max=%zu is larger than udmabuf's "
