@@ -15,8 +15,6 @@ import subprocess
 
 import pytest
 
-import subprocess
-
 from dbu_test import REPO, SANITIZED, fio_env, read_reports
 
 pytestmark = [pytest.mark.host]
