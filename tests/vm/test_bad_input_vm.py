@@ -143,10 +143,11 @@ CASES = [
      ["--dmabuf_src=udmabuf", "--dmabuf_attach=bounce", "--direct=1",
       "--bs=4100", "--filename=/dev/nvme0n1"], "",
      NOT_MULTIPLE.format(lo=4100, hi=4100, dev="/dev/nvme0n1", lbs=512)),
+    # the kernel attach probes the series at init, before the target is
+    # opened: on the rig's stock kernel "absent" comes first
     ("bs4100_nvme_kernel", "root", "",
      ["--dmabuf_src=udmabuf", "--dmabuf_attach=kernel", "--direct=1",
-      "--bs=4100", "--filename=/dev/nvme0n1"], "",
-     NOT_MULTIPLE.format(lo=4100, hi=4100, dev="/dev/nvme0n1", lbs=512)),
+      "--bs=4100", "--filename=/dev/nvme0n1"], "", ABSENT),
     ("bsrange_nvme_pages", "root", "",
      ["--dmabuf_src=udmabuf", "--dmabuf_attach=pages", "--direct=1",
       "--bsrange=4k-6500", "--filename=/dev/nvme0n1"], "",
