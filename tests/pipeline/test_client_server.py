@@ -2,13 +2,13 @@
 """fio client/server: a scenario runs on "another host" (here: a fio server
 on 127.0.0.1 with the engine on its LD_LIBRARY_PATH) driven by
 `dmabuf-bench run --client`, and by plain `fio --client`."""
-import os
 import socket
 import subprocess
 import time
 
 import pytest
 
+from dbu_test import fio_env
 from pipeline_util import BUILD, REPO, bench, need_host_tools, rows
 
 pytestmark = pytest.mark.host
@@ -20,7 +20,8 @@ def fio_server(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, LD_LIBRARY_PATH=str(BUILD))
+    # fio_env: the ASan build (DBU_BUILD_DIR) needs libasan preloaded
+    env = fio_env({"LD_LIBRARY_PATH": str(BUILD)})
     log = open(tmp_path / "server.log", "w")
     srv = subprocess.Popen(["fio", f"--server=ip:127.0.0.1,{port}"], env=env,
                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from dbu_test import fio_env
 from pipeline_util import BUILD, REPO, bench, need_host_tools, need_matplotlib, rows
 
 pytestmark = pytest.mark.host
@@ -179,7 +180,6 @@ def test_p2p_verify_chains_and_the_witness(tmp_path, target_file):
 def test_job_file_has_header_and_parses(jobfile, tmp_path, target_file):
     """Each job file starts with its comment block (purpose, variables,
     example, caveats), protects device targets, and fio accepts it."""
-    import os
     import subprocess
     text = (REPO / jobfile).read_text()
     head = text.split("\n[", 1)[0]
@@ -187,9 +187,10 @@ def test_job_file_has_header_and_parses(jobfile, tmp_path, target_file):
     for word in ("Variables", "Example", "Caveats"):
         assert word in head, f"{jobfile}: header lacks {word}"
     assert "allow_file_create=0" in text and "${DEV}" in text
-    env = dict(os.environ, DEV=str(target_file), SIZE="64m", VERIFY_SIZE="8m", RUNTIME="1",
-               RATE_IOPS="0", GPU_SRC="drm", REPORT=str(tmp_path / "r.jsonl"),
-               LD_LIBRARY_PATH=str(BUILD))
+    # fio_env: the ASan build (DBU_BUILD_DIR) needs libasan preloaded
+    env = fio_env(dict(DEV=str(target_file), SIZE="64m", VERIFY_SIZE="8m", RUNTIME="1",
+                       RATE_IOPS="0", GPU_SRC="drm", REPORT=str(tmp_path / "r.jsonl"),
+                       LD_LIBRARY_PATH=str(BUILD)))
     p = subprocess.run(["fio", "--parse-only", str(REPO / jobfile)], env=env,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
