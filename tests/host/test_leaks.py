@@ -19,7 +19,8 @@ When a probe runs, every earlier engine job has exited (stonewall), so the
 fd targets after the last group must equal those after the first, and the
 mappings must grow no more than in a control run of the same jobs with fio's
 psync engine (fio itself keeps one MAP_SHARED /dev/zero page per job it ran;
-mappings are counted from group 2, after glibc's arenas settle); a difference
+mappings are counted from group 2, after glibc's arenas settle, and unnamed
+anonymous ones may differ by ANON_SLACK); a difference
 is reported by fd target (anon_inode:[io_uring], /memfd:..., a path) and by
 mapping name.  Both thread=1 and thread=0 (processes) run.
 """
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.host]
 
 GROUPS = 8
 NUMJOBS = 4
+ANON_SLACK = 2
 PROBE = r"""#!/bin/sh
 # $1: probe name.  Walk up to the fio processes (comm "fio").
 pid=$$ job= main=
@@ -163,6 +165,12 @@ def test_no_growth(tmp_path, attach, mode):
         extra = {k: ours.get(k, 0) - theirs.get(k, 0)
                  for k in set(ours) | set(theirs)
                  if ours.get(k, 0) != theirs.get(k, 0)}
+        # unnamed anonymous mappings wobble by one or two either way in
+        # thread mode (glibc arenas, ASan's per-thread regions), in the
+        # control run too; a leak of one per job would be
+        # NUMJOBS * (GROUPS - 2) = 24 here
+        if abs(extra.get("[anon]", 0)) <= ANON_SLACK:
+            extra.pop("[anon]", None)
         assert not extra, (
             f"{mode} {attach}: mappings of the {role} fio process grew from "
             f"group 2 to group {GROUPS} beyond fio's own (psync control): "
