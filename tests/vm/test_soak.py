@@ -36,11 +36,13 @@ Knobs (environment):
                    write job after one pass whatever its io_size), so the
                    bytes written are SOAK_BYTES rounded up to whole passes.
 
-Timing under TCG (2 host cores shared with other work): a combination
-writes and verifies 1 GiB in 36-40 s of job time (~27 MiB/s verified plus as
-much written; bounce and the dma-buf sources cost little more than host x
-pages), earlier under heavier host load ~14 MiB/s.  The default 2g is ~80 s
-per combination, ~9 min for the boot and all six; DBU_SOAK_BYTES=1g halves it.
+Timing under TCG (2 host cores shared with other work, load 4-7): the
+default 2g took 628 s of guest time, 647 s wall with the boot (10 min 47 s
+for pytest): per combination 67-138 s of job time for 2 GiB written and
+verified plus the randrw phase (host x pages/bounce 72/67 s, drm x bounce
+99 s, udmabuf x pages 119 s, heap x bounce 120 s, udmabuf x bounce 138 s),
+i.e. 15-32 MiB/s verified (as much again written).  On a quiet host 1 GiB
+per combination took 36-40 s.  DBU_SOAK_BYTES=1g halves the time.
 /dev/nullb0 and /dev/nvme0n1 measured alike (nullb0 slightly less guest
 time at 128m, 57 s against 67 s) and nullb0 takes no host disk.  The guest
 timeout assumes at least MIN_RATE.
