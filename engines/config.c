@@ -52,11 +52,21 @@ static int check_counts(struct dbu_ctx *c, const struct dbu_opts *o)
 				  "completions between injected -EAGAINs "
 				  "(0: off)");
 	if (!ret)
+		ret = check_count(c, "dmabuf_inject_short", o->inject_short,
+				  "completions between injected short ones "
+				  "(0: off)");
+	if (!ret && (long long)o->size_max < 0)
+		ret = dbu_error(c, -EINVAL, "dmabuf_size_max",
+				"dmabuf_size_max=%lld is negative: it is the "
+				"size of the largest dma-buf (0: automatic). "
+				"Give 0 or more", (long long)o->size_max);
+	if (!ret)
 		ret = check_count(c, "force_async", o->force_async,
 				  "requests between IOSQE_ASYNC ones (0: off)");
-	if (!ret && o->ro.sqpoll_cpu_set)
-		ret = check_count(c, "sqthread_poll_cpu", o->sqpoll_cpu,
-				  "the CPU of the SQPOLL thread");
+	if (!ret && o->ro.sqpoll_cpu_set && o->sqpoll_cpu < 0)
+		ret = dbu_error(c, -EINVAL, "sqthread_poll_cpu",
+				"sqthread_poll_cpu=%d is not a CPU. Give the "
+				"number of one (0 or more)", o->sqpoll_cpu);
 	return ret;
 }
 

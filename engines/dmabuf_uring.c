@@ -50,7 +50,10 @@ static int dbu_sqpoll_cpu_cb(void *data, unsigned long long *val)
 {
 	struct dbu_options *o = data;
 
-	o->sqpoll_cpu = *val;
+	/* fio reads "-1" as a range and calls this for -1, then 1: keep it */
+	if (!o->sqpoll_cpu_set || (long long)*val < 0)
+		o->sqpoll_cpu = (long long)*val < 0 || *val > INT_MAX ? -1 :
+				(int)*val;
 	o->sqpoll_cpu_set = 1;
 	return 0;
 }
@@ -199,6 +202,7 @@ static void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->watchdog = o->watchdog;
 	p->cpu_sync = o->cpu_sync;
 	p->inject_eagain = o->inject_eagain;
+	p->inject_short = o->inject_short;
 	p->inject_fence = o->inject_fence;
 	p->ro.hipri = o->hipri;
 	p->ro.sqpoll = o->sqpoll;
@@ -221,7 +225,6 @@ static void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 /* Options that cannot work together fail here, before anything is made. */
 static int dbu_check_options(struct thread_data *td, struct dbu_ctx *c)
 {
-	struct dbu_options *o = td->eo;
 	struct dbu_opts p;
 	int ret;
 
@@ -229,10 +232,6 @@ static int dbu_check_options(struct thread_data *td, struct dbu_ctx *c)
 		return dbu_error(c, -EPROTO, "loading the engine",
 			"it was built for %s but runs in %s (see the message "
 			"above)", DBU_FIO_VERSION, fio_version_string);
-	if (o->inject_short < 0)
-		return dbu_error(c, -EINVAL, "dmabuf_inject_short",
-				 "dmabuf_inject_short=%d is negative",
-				 o->inject_short);
 	dbu_opts_from(td, &p);
 	ret = dbu_config(c, &p);
 	if (!ret)
@@ -289,7 +288,10 @@ static int dbu_open_files(struct thread_data *td, struct dbu_data *d)
 
 	for_each_file(td, f, i) {
 		if (generic_open_file(td, f))
-			return -EIO;
+			return dbu_error(c, -(td->error ? td->error : EIO),
+					 "opening the target", "%s cannot be "
+					 "opened (fio says why above)",
+					 f->file_name);
 		d->fds[i] = f->fd;
 		d->nr_fds = i + 1;
 		f->engine_pos = i;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dbu.h"
 
@@ -43,10 +44,20 @@ int dbu_ring_init(struct dbu_ctx *c)
 		else
 			break;
 	}
+	if (ret == -EPERM)
+		return dbu_error(c, ret, "io_uring_setup",
+			"%u entries: io_uring is disabled for this process. "
+			"Check /proc/sys/kernel/io_uring_disabled (0 enables "
+			"it)", c->depth);
+	if (ret == -EINVAL && c->ro.sqpoll_cpu_set)
+		return dbu_error(c, ret, "io_uring_setup",
+			"%u entries, SQPOLL on CPU %u: the kernel refused the "
+			"CPU. Give sqthread_poll_cpu a CPU this process may run "
+			"on (0..%ld)", c->depth, c->ro.sqpoll_cpu,
+			sysconf(_SC_NPROCESSORS_ONLN) - 1);
 	if (ret)
 		return dbu_error(c, ret, "io_uring_setup",
-			"%u entries%s%s. Is io_uring enabled "
-			"(/proc/sys/kernel/io_uring_disabled)?", c->depth,
+			"%u entries%s%s", c->depth,
 			c->ro.hipri ? ", IOPOLL (hipri)" : "",
 			c->ro.sqpoll ? ", SQPOLL (sqthread_poll)" : "");
 	c->ring_up = true;

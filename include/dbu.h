@@ -108,6 +108,7 @@ struct dbu_opts {
 	bool cpu_sync;
 	bool inject_fence;
 	int inject_eagain;
+	int inject_short;
 	struct dbu_ring_opts ro;
 	int force_async;
 	int sqpoll_cpu;
