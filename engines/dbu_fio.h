@@ -35,6 +35,7 @@ struct dbu_data {
 
 	/* the job's files, opened once (dmabuf_uring.c) */
 	int *fds;
+	int *shadow_fds;		/* fio's deferred closes of them */
 	unsigned int nr_fds;
 	bool started;			/* post_init succeeded */
 };

@@ -254,7 +254,10 @@ static int fio_dbu_init(struct thread_data *td)
 	d->inject_eagain = o->inject_eagain > 0 ? o->inject_eagain : 0;
 	d->inject_short = o->inject_short > 0 ? o->inject_short : 0;
 	d->fds = calloc(td->o.nr_files ? td->o.nr_files : 1, sizeof(int));
-	if (!d->fds || dbu_io_alloc(d, td->o.iodepth ? td->o.iodepth : 1))
+	d->shadow_fds = calloc(td->o.nr_files ? td->o.nr_files : 1,
+			       sizeof(int));
+	if (!d->fds || !d->shadow_fds ||
+	    dbu_io_alloc(d, td->o.iodepth ? td->o.iodepth : 1))
 		return 1;
 
 	/* First the report, so that every refusal below is in it. */
@@ -294,6 +297,13 @@ static int dbu_open_files(struct thread_data *td, struct dbu_data *d)
 					 f->file_name);
 		d->fds[i] = f->fd;
 		d->nr_fds = i + 1;
+		/*
+		 * Another thread had the file open: fio keeps its first fd
+		 * to close with the file (generic_close_file), which never
+		 * sees these descriptors.  Close it with ours.
+		 */
+		d->shadow_fds[i] = f->shadow_fd;
+		f->shadow_fd = -1;
 		f->engine_pos = i;
 		if (!i) {
 			/* fio frees its file names before ->cleanup */
@@ -447,9 +457,12 @@ static void fio_dbu_cleanup(struct thread_data *td)
 		return;
 	dbu_area_free(&d->c);		/* idempotent: iomem_free did it */
 	dbu_ring_exit(&d->c);
-	for (i = 0; i < d->nr_fds; i++)
+	for (i = 0; i < d->nr_fds; i++) {
 		if (d->fds[i] >= 0)
 			close(d->fds[i]);
+		if (d->shadow_fds[i] >= 0)
+			close(d->shadow_fds[i]);
+	}
 	dbu_check_did_io(td, d);
 	if (d->c.stuck && !td->error)
 		td_verror(td, ETIMEDOUT, d->c.error.what);
@@ -461,6 +474,7 @@ static void fio_dbu_cleanup(struct thread_data *td)
 	free(d->c.slots);
 	dbu_io_free(d);
 	free(d->fds);
+	free(d->shadow_fds);
 	free(d);
 	td->io_ops_data = NULL;
 }
