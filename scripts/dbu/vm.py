@@ -87,8 +87,11 @@ def progress(msg):
 def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         modules: str | None = None, timeout: float = 900, append: str = "",
         rw=(), mem_mb: int = 2048, disk_mb: int = 256,
-        stream: bool = True) -> tuple[int, str]:
+        stream: bool = True, env: dict | None = None) -> tuple[int, str]:
     """Boot the rig, run `command` in the guest; return (exit status, output).
+
+    env: variables for the command on top of the rig's own (PATH, HOME,
+    LD_LIBRARY_PATH with build/ first, DBU_* and FIO_*); they win.
 
     output is the command's stdout and stderr as they arrived. With stream,
     both are also copied live to sys.stdout / sys.stderr. Exit status 124 on
@@ -113,7 +116,7 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         return EXIT_TIMEOUT, ""
     return _boot(kern, base, list(command), iommu=iommu, append=append,
                  rw=rw, mem_mb=mem_mb, disk_mb=disk_mb, stream=stream,
-                 timeout=timeout, deadline=deadline)
+                 timeout=timeout, deadline=deadline, env=env or {})
 
 
 def ensure_rig() -> None:
@@ -410,13 +413,14 @@ def _base_initramfs(kern):
     return out
 
 
-def _job_conf(command, cwd, rw_dirs, nonce):
+def _job_conf(command, cwd, rw_dirs, nonce, extra=None):
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": "/root"}
     ld = [str(REPO / "build")] + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
     env["LD_LIBRARY_PATH"] = ":".join(ld)
     for k, v in os.environ.items():
         if k in PASS_ENV or k.startswith(PASS_ENV_PREFIXES):
             env[k] = v
+    env.update(extra or {})
     q = shlex.quote
     lines = [f"DBU_NONCE={q(nonce)}", f"DBU_MSIZE={MSIZE}"]
     lines += [f"DBU_RW_{i}={q(d)}" for i, d in enumerate(rw_dirs, 1)]
@@ -518,7 +522,7 @@ class _Output:
 
 
 def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
-          timeout, deadline):
+          timeout, deadline, env):
     accel = _accel()
     if not shutil.which(QEMU):
         raise RigError(f"{QEMU} not found; install qemu-system-x86")
@@ -529,7 +533,7 @@ def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
     try:
         rw_dirs = _rw_dirs(rw)
         initrd = rundir / "initrd"
-        conf = _job_conf(command, os.getcwd(), rw_dirs, nonce)
+        conf = _job_conf(command, os.getcwd(), rw_dirs, nonce, env)
         initrd.write_bytes(base.read_bytes() + _cpio([("job.conf", 0o100644, conf)]))
         disk = rundir / "disk.img"
         with open(disk, "wb") as f:

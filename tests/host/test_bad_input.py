@@ -27,7 +27,7 @@ import pytest
 
 from dbu_test import fio_env, read_reports
 
-pytestmark = [pytest.mark.host, pytest.mark.sanitize]
+pytestmark = [pytest.mark.host]
 
 PREFIX = "fio: dmabuf_uring: "
 SRC_VALID = ("udmabuf[:hugetlb], heap[:NAME], drm[:PATH], "

@@ -38,7 +38,6 @@ def test_verify(target, tmp_path, attach, bs, qd, rw):
     check(r, report, attach)
 
 
-@pytest.mark.sanitize
 @pytest.mark.parametrize("attach", ["pages", "bounce"])
 @pytest.mark.parametrize("mode", ["--thread=1", "--thread=0"])
 def test_numjobs(target, tmp_path, attach, mode):

@@ -26,7 +26,6 @@ def fio_version():
                           text=True).stdout.strip()
 
 
-@pytest.mark.sanitize
 def test_bare_name_from_build_tree(target):
     r = run_fio(small_job(target))
     assert r.returncode == 0, r.stderr
@@ -35,14 +34,12 @@ def test_bare_name_from_build_tree(target):
         in r.stderr
 
 
-@pytest.mark.sanitize
 def test_external_path(target):
     r = run_fio(small_job(target, f"external:{ENGINE}"))
     assert r.returncode == 0, r.stderr
     assert "source=host exporter=host attach=pages" in r.stderr
 
 
-@pytest.mark.sanitize
 def test_enghelp_lists_every_option():
     r = run_fio(["--enghelp=dmabuf_uring"])
     assert r.returncode == 0, r.stderr

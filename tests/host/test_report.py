@@ -17,7 +17,6 @@ KEYS = {"job", "jobnum", "engine_version", "fio_version", "kernel", "cmdline",
         "errors_total", "errors", "result"}
 
 
-@pytest.mark.sanitize
 @pytest.mark.parametrize("attach", ["pages", "bounce"])
 def test_report_contents(target, tmp_path, attach):
     report = tmp_path / "r.json"

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from dbu_test import REPO, SANITIZED, fio_env, read_reports
+from dbu_test import REPO, fio_env, read_reports
 
 pytestmark = [pytest.mark.host]
 
@@ -42,7 +42,7 @@ def records(text):
     return out
 
 
-@pytest.mark.skipif(SANITIZED, reason="valgrind cannot run the ASan build")
+@pytest.mark.nosanitize  # valgrind cannot run the ASan build
 @pytest.mark.skipif(not shutil.which("valgrind"),
                     reason="valgrind missing (apt-get install valgrind)")
 @pytest.mark.parametrize("mode", ["1", "0"], ids=["thread", "process"])

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline_util import bench, need_matplotlib, need_vm, rows
 
-pytestmark = pytest.mark.vm
+# runs dmabuf-bench, which always takes build/
+pytestmark = [pytest.mark.vm, pytest.mark.nosanitize]
 
 MODES = ("strict", "lazy", "pt")
 DOMAIN = {"strict": "DMA", "lazy": "DMA-FQ", "pt": "identity", "off": "none"}

@@ -26,4 +26,25 @@ def rig():
     sys.path.insert(0, str(REPO / "scripts"))
     from dbu import vm  # pylint: disable=import-outside-toplevel
     vm.ensure_rig()
-    return vm
+    return Rig(vm)
+
+
+class Rig:
+    """vm.run with the environment fio gets on the host (dbu_test.fio_env):
+    the build under test (DBU_BUILD_DIR) first on the library path and, for
+    the ASan/UBSan build, its runtime preloaded."""
+
+    def __init__(self, vm):
+        self.vm = vm
+
+    def run(self, command, **kw):
+        from dbu_test import fio_env  # pylint: disable=import-outside-toplevel
+        full = fio_env()
+        env = {k: full[k] for k in ("LD_LIBRARY_PATH", "LD_PRELOAD",
+                                    "ASAN_OPTIONS", "UBSAN_OPTIONS")
+               if k in full}
+        env.update(kw.pop("env", None) or {})
+        return self.vm.run(command, env=env, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.vm, name)
