@@ -30,19 +30,30 @@ def rig():
 
 
 class Rig:
-    """vm.run with the environment fio gets on the host (dbu_test.fio_env):
-    the build under test (DBU_BUILD_DIR) first on the library path and, for
-    the ASan/UBSan build, its runtime preloaded."""
+    """vm.run with the build under test (DBU_BUILD_DIR) first on the guest's
+    library path.  For the ASan/UBSan build, fio alone gets the runtime
+    preloaded, through a wrapper first on the guest's PATH: preloaded into
+    every command of a guest script it makes some of them hang."""
 
     def __init__(self, vm):
         self.vm = vm
 
     def run(self, command, **kw):
-        from dbu_test import fio_env  # pylint: disable=import-outside-toplevel
+        # pylint: disable=import-outside-toplevel
+        from dbu_test import BUILD, SANITIZED, fio_env
         full = fio_env()
-        env = {k: full[k] for k in ("LD_LIBRARY_PATH", "LD_PRELOAD",
-                                    "ASAN_OPTIONS", "UBSAN_OPTIONS")
-               if k in full}
+        env = {"LD_LIBRARY_PATH": full["LD_LIBRARY_PATH"]}
+        if SANITIZED:
+            wrap = BUILD / "guest-bin"
+            wrap.mkdir(exist_ok=True)
+            (wrap / "fio").write_text(
+                "#!/bin/sh\n"
+                f"LD_PRELOAD={full['LD_PRELOAD']} "
+                f"ASAN_OPTIONS={full['ASAN_OPTIONS']} "
+                f"UBSAN_OPTIONS={full['UBSAN_OPTIONS']} "
+                'exec /usr/bin/fio "$@"\n')
+            (wrap / "fio").chmod(0o755)
+            env["PATH"] = f"{wrap}:{os.environ.get('PATH', '/usr/bin:/bin')}"
         env.update(kw.pop("env", None) or {})
         return self.vm.run(command, env=env, **kw)
 
