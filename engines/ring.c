@@ -76,8 +76,7 @@ int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n)
 }
 
 /* An IOPOLL wait, cut after a second by the watchdog timer's signal. */
-static int __attribute__((noinline)) wait_polled(struct dbu_ctx *c,
-						  unsigned int min)
+int dbu_ring_wait_polled(struct dbu_ctx *c, unsigned int min)
 {
 	struct io_uring_cqe *cqe;
 	struct dbu_wd wd;
@@ -91,7 +90,7 @@ static int __attribute__((noinline)) wait_polled(struct dbu_ctx *c,
 }
 
 /* A second went by: has anything completed since the last look? */
-static int __attribute__((noinline)) wait_tick(struct dbu_ctx *c)
+int dbu_ring_tick(struct dbu_ctx *c)
 {
 	struct dbu_progress *p = &c->prog;
 	int64_t now = dbu_now_ns();
@@ -103,34 +102,6 @@ static int __attribute__((noinline)) wait_tick(struct dbu_ctx *c)
 		return -ETIMEDOUT;
 	}
 	return 0;
-}
-
-/*
- * Wait until 'min' completions are ready, bounded by the watchdog: with
- * nothing completed for dmabuf_watchdog seconds while requests are in
- * flight, -ETIMEDOUT (the caller says what it waited for).  Every wait for
- * completions, the data path's and the warm-up's, comes here.
- *
- * The kernel wait itself is cut every second so the clock is read only
- * then and the hot path stays free of clock reads: by the EXT_ARG timeout
- * on an interrupt-driven ring, by the watchdog timer's signal (watchdog.c)
- * on an IOPOLL ring, whose poll loop ignores the timeout.
- */
-int dbu_ring_wait(struct dbu_ctx *c, unsigned int min)
-{
-	struct __kernel_timespec ts = { .tv_sec = 1 };
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	if (!min)
-		return io_uring_get_events(&c->ring);
-	if (!c->watchdog_s)
-		return io_uring_wait_cqe_nr(&c->ring, &cqe, min);
-	if (c->ro.hipri)
-		ret = wait_polled(c, min);
-	else
-		ret = io_uring_wait_cqes(&c->ring, &cqe, min, &ts, NULL);
-	return ret == -ETIME ? wait_tick(c) : ret;
 }
 
 void dbu_ring_exit(struct dbu_ctx *c)
