@@ -21,12 +21,14 @@ struct dbu_data {
 	unsigned int queued;
 	struct io_u **sq;		/* in the SQ ring, not yet consumed */
 	unsigned int nr_sq;
+	int dead;			/* errno: the ring refused for good */
 	unsigned int *eagain;		/* reissues per io_u index */
 	struct dbu_ioinfo {
 		unsigned int slot;
 		size_t off;
 	} *io;				/* (slot, offset) per io_u index */
 	unsigned int async_cnt;
+	unsigned int spins;		/* reaps that could not block */
 	bool bounce;
 	bool io_sync;			/* DMA_BUF_IOCTL_SYNC around the device */
 	unsigned int inject_eagain;	/* testing: every Nth completion */

@@ -115,8 +115,9 @@ static struct fio_option options[] = {
 			"leaves CPU access when its first I/O goes out and "
 			"returns when the device owns nothing in it (one slot "
 			"per io_u, dmabuf_size_max=bs, brackets every I/O). 0 "
-			"only when fio does not look at the data (bounce "
-			"brackets each of its copies either way)"),
+			"only when fio does not look at the data; then bounce "
+			"brackets each of its copies, the cost a bounce user "
+			"pays"),
 		.def	= "1",
 	},
 	{

@@ -184,55 +184,81 @@ static void dbu_consumed(struct thread_data *td, struct dbu_data *d,
 
 /*
  * Submit what is in the SQ ring.  A transient refusal (EAGAIN, EBUSY,
- * EINTR) leaves it there for the next call; getevents calls again.
+ * EINTR) leaves it there for the next call; getevents calls again.  A
+ * refusal for good fails the job, and what the ring did not take comes
+ * back to fio failed (dbu_fail_unsent).
  */
-static int dbu_submit(struct thread_data *td, struct dbu_data *d)
+static void dbu_submit(struct thread_data *td, struct dbu_data *d)
 {
 	int ret;
 
-	while (d->nr_sq) {
+	while (d->nr_sq && !d->dead) {
 		ret = io_uring_submit(&d->c.ring);
 		if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR || !ret)
-			return 0;
+			return;
 		if (ret < 0) {
+			d->dead = -ret;
 			dbu_error(&d->c, ret, "io_uring_enter",
-				  "submitting %u request(s)", d->nr_sq);
-			return ret;
+				  "submitting %u request(s); they come back "
+				  "failed", d->nr_sq);
+			dbu_fail(td, &d->c);
+			return;
 		}
 		dbu_consumed(td, d, (unsigned int)ret < d->nr_sq ?
 			     (unsigned int)ret : d->nr_sq);
 	}
-	return 0;
 }
 
 int fio_dbu_commit(struct thread_data *td)
 {
 	struct dbu_data *d = td->io_ops_data;
 	unsigned int i;
-	int ret;
 
 	if (!d->queued && !d->nr_sq)
 		return 0;	/* fio commits again before it reaps */
 	for (i = 0; i < d->queued; i++) {
-		struct io_uring_sqe *sqe = dbu_get_sqe(d);
+		struct io_uring_sqe *sqe = d->dead ? NULL : dbu_get_sqe(d);
 
-		if (!sqe)
+		if (sqe)
+			dbu_sqe_fill(d, d->pending[i], sqe);
+		else if (!d->dead)
 			break;
-		dbu_sqe_fill(d, d->pending[i], sqe);
-		d->sq[d->nr_sq++] = d->pending[i];
+		d->sq[d->nr_sq++] = d->pending[i];	/* dead: to fail */
 	}
 	d->queued -= i;
 	if (d->queued)
 		memmove(d->pending, d->pending + i,
 			d->queued * sizeof(*d->pending));
-	ret = dbu_submit(td, d);
-	if (ret)
-		dbu_fail(td, &d->c);
-	return ret;
+	dbu_submit(td, d);
+	return 0;
 }
 
-/* The request failed for good: record why; fio decides what it costs. */
-static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res)
+/*
+ * After the ring refused a submission for good: what it did not take goes
+ * back to fio failed, so that nothing waits for it.  The job is failing.
+ */
+static void dbu_fail_unsent(struct dbu_data *d, unsigned int max)
+{
+	while (d->nr_sq && d->nr_events < max) {
+		struct io_u *io_u = d->sq[--d->nr_sq];
+
+		io_u->error = d->dead;
+		if (ddir_rw(io_u->ddir))
+			d->c.slots[d->io[io_u->index].slot].inflight--;
+		if (d->eagain[io_u->index])
+			d->c.prog.inflight--;	/* a reissue was in flight */
+		d->eagain[io_u->index] = 0;
+		d->events[d->nr_events++] = io_u;
+	}
+}
+
+/*
+ * The request failed for good: record why; fio decides what it costs.
+ * 'why' of an -EAGAIN: -EAGAIN when the reissues ran out, -EBUSY when no
+ * SQE was free for one.
+ */
+static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res,
+			  int why)
 {
 	struct dbu_ctx *c = &d->c;
 	unsigned int tries = d->eagain[io_u->index];
@@ -254,8 +280,9 @@ static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res)
 			  (unsigned long long)io_u->offset,
 			  io_u->file->file_name,
 			  res == -EAGAIN ? ", after -EAGAIN reissues: " : "",
-			  res == -EAGAIN ? (tries ? "dmabuf_eagain_max reached" :
-					    "dmabuf_eagain_max=0") : "");
+			  res != -EAGAIN ? "" : why == -EBUSY ?
+			  "no free SQE to reissue it" : tries ?
+			  "dmabuf_eagain_max reached" : "dmabuf_eagain_max=0");
 	}
 	/* fio names every failed request; the engine's cause once a job. */
 	if (c->io_errors == 1)
@@ -263,7 +290,8 @@ static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res)
 }
 
 /* The device is done with the buffer: CPU access, copy in for bounce. */
-static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res)
+static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
+			   int why)
 {
 	struct dbu_ctx *c = &d->c;
 	struct dbu_slot *s;
@@ -272,7 +300,7 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res)
 
 	c->ios++;
 	if (res < 0) {
-		dbu_io_failed(d, io_u, res);
+		dbu_io_failed(d, io_u, res, why);
 	} else if ((unsigned int)res != io_u->xfer_buflen) {
 		if ((unsigned int)res > io_u->xfer_buflen)
 			io_u->error = EIO;
@@ -313,57 +341,61 @@ static int dbu_inject(struct dbu_data *d, struct io_u *io_u, int res)
 	return res;
 }
 
-static bool dbu_reissue(struct dbu_data *d, struct io_u *io_u)
+/* 0: reissued; -EAGAIN: dmabuf_eagain_max reached; -EBUSY: no SQE. */
+static int dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 {
 	struct io_uring_sqe *sqe;
 
 	if (d->eagain[io_u->index] >= d->c.eagain_max)
-		return false;
-	sqe = dbu_get_sqe(d);
+		return -EAGAIN;
+	sqe = d->dead ? NULL : dbu_get_sqe(d);
 	if (!sqe)
-		return false;
+		return -EBUSY;
 	d->eagain[io_u->index]++;
 	d->c.eagain_reissues++;
 	dbu_sqe_fill(d, io_u, sqe);
 	d->sq[d->nr_sq++] = io_u;	/* dbu_submit() sends it */
-	return true;
+	return 0;
 }
 
-/* Reap what is there; -EAGAIN goes back to the device unchanged. */
-static int dbu_reap(struct thread_data *td, struct dbu_data *d,
-		    unsigned int max, unsigned int *seen)
+/*
+ * Reap what is there; -EAGAIN goes back to the device unchanged.  Every
+ * reaped request reaches fio, a failed one with its error: fio waits for
+ * each one it handed over, even when the job is failing.
+ */
+static unsigned int dbu_reap(struct thread_data *td, struct dbu_data *d,
+			     unsigned int max)
 {
 	struct io_uring *ring = &d->c.ring;
 	struct io_uring_cqe *cqe;
-	unsigned int head, reissued = 0;
-	int ret = 0;
+	unsigned int head, seen = 0, reissued = 0;
+	bool failed = false;
 
-	*seen = 0;
 	io_uring_for_each_cqe(ring, head, cqe) {
 		struct io_u *io_u = io_uring_cqe_get_data(cqe);
-		int res;
+		int res, why = 0;
 
 		if (d->nr_events == max)
 			break;
-		(*seen)++;
+		seen++;
 		res = dbu_inject(d, io_u, cqe->res);
-		if (res == -EAGAIN && dbu_reissue(d, io_u)) {
+		if (res == -EAGAIN && !(why = dbu_reissue(d, io_u))) {
 			reissued++;
 			continue;
 		}
-		if (dbu_from_device(d, io_u, res) && !ret) {
-			ret = d->c.error.err;
-			io_u->error = -ret;
+		if (dbu_from_device(d, io_u, res, why)) {
+			failed = true;
+			io_u->error = -d->c.error.err;
 		}
 		d->eagain[io_u->index] = 0;
 		d->events[d->nr_events++] = io_u;
 	}
-	io_uring_cq_advance(ring, *seen);
-	d->c.prog.reaped += *seen;
-	d->c.prog.inflight -= *seen - reissued;
-	if (ret)
+	io_uring_cq_advance(ring, seen);
+	d->c.prog.reaped += seen;
+	d->c.prog.inflight -= seen - reissued;
+	if (failed)
 		dbu_fail(td, &d->c);
-	return ret;
+	return seen;
 }
 
 static int dbu_watchdog_fired(struct dbu_ctx *c)
@@ -377,41 +409,57 @@ static int dbu_watchdog_fired(struct dbu_ctx *c)
 		(unsigned long long)c->eagain_reissues);
 }
 
+/*
+ * Wait for completions when the wait may not block (fio's
+ * iodepth_batch_complete_min=0, or requests the kernel has not taken yet):
+ * poll, and every 1024 empty polls ask the watchdog.
+ */
+static int dbu_poll(struct dbu_data *d)
+{
+	struct dbu_ctx *c = &d->c;
+	int ret = io_uring_get_events(&c->ring);
+
+	if (ret >= 0 && ++d->spins % 1024 == 0)
+		ret = dbu_ring_tick(c, c->prog.inflight || d->nr_sq);
+	return ret;
+}
+
 int fio_dbu_getevents(struct thread_data *td, unsigned int min,
 		      unsigned int max, const struct timespec *t)
 {
 	struct dbu_data *d = td->io_ops_data;
 	struct dbu_ctx *c = &d->c;
 	unsigned int actual_min = td->o.iodepth_batch_complete_min ? min : 0;
-	unsigned int seen, want;
+	unsigned int want;
 	int ret;
 
 	(void)t;
 	d->nr_events = 0;
 	do {
-		ret = dbu_reap(td, d, max, &seen);
-		if (!ret && d->nr_sq)
-			ret = dbu_submit(td, d);	/* reissues go out now */
-		if (ret)
-			return ret;
-		if (seen)
-			continue;
+		ret = 0;
 		want = actual_min > d->nr_events ? actual_min - d->nr_events :
 		       0;
-		/* what the kernel has not taken yet cannot complete */
-		ret = dbu_ring_wait(c, d->nr_sq ? 0 : want);
+		if (dbu_reap(td, d, max))
+			;
+		else if (d->dead && d->nr_sq)
+			dbu_fail_unsent(d, max);
+		else if (want && !d->nr_sq)
+			ret = dbu_ring_wait(c, want);
+		else	/* what the kernel has not taken cannot complete */
+			ret = dbu_poll(d);
+		if (d->nr_sq)
+			dbu_submit(td, d);	/* reissues go out now */
 		if (ret == -ETIMEDOUT)
-			ret = dbu_watchdog_fired(c);
+			dbu_watchdog_fired(c);
 		else if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 			 ret != -EBUSY && ret != -ETIME)
-			ret = dbu_error(c, ret, "io_uring_enter",
-					"waiting for %u completion(s)", want);
+			dbu_error(c, ret, "io_uring_enter",
+				  "waiting for %u completion(s)", want);
 		else
-			ret = 0;
-		if (ret) {
-			dbu_fail(td, c);
-			return ret;
-		}
+			continue;
+		dbu_fail(td, c);
+		/* what was reaped still reaches fio */
+		return d->nr_events ? (int)d->nr_events : ret;
 	} while (d->nr_events < min);
 	return d->nr_events;
 }

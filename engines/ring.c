@@ -89,13 +89,20 @@ int dbu_ring_wait_polled(struct dbu_ctx *c, unsigned int min)
 	return ret == -EINTR ? -ETIME : ret;
 }
 
-/* A second went by: has anything completed since the last look? */
-int dbu_ring_tick(struct dbu_ctx *c)
+/*
+ * Has anything completed since the last look?  -ETIMEDOUT when nothing
+ * did for dmabuf_watchdog seconds while the engine was 'busy' (requests
+ * in flight, or waiting to be taken).
+ */
+int dbu_ring_tick(struct dbu_ctx *c, bool busy)
 {
 	struct dbu_progress *p = &c->prog;
-	int64_t now = dbu_now_ns();
+	int64_t now;
 
-	if (p->reaped != p->reaped_seen || !p->inflight) {
+	if (!c->watchdog_s)
+		return 0;
+	now = dbu_now_ns();
+	if (p->reaped != p->reaped_seen || !busy) {
 		p->reaped_seen = p->reaped;
 		p->at_ns = now;
 	} else if (now - p->at_ns >= (int64_t)c->watchdog_s * 1000000000) {

@@ -236,7 +236,7 @@ extern const struct dbu_attach dbu_attach_kernel;
 int dbu_ring_init(struct dbu_ctx *c);
 int dbu_ring_register_files(struct dbu_ctx *c, const int *fds, unsigned int n);
 int dbu_ring_wait_polled(struct dbu_ctx *c, unsigned int min);
-int dbu_ring_tick(struct dbu_ctx *c);
+int dbu_ring_tick(struct dbu_ctx *c, bool busy);
 
 /*
  * Wait until 'min' completions are ready, bounded by the watchdog: with
@@ -264,7 +264,7 @@ static inline int dbu_ring_wait(struct dbu_ctx *c, unsigned int min)
 		ret = dbu_ring_wait_polled(c, min);
 	else
 		ret = io_uring_wait_cqes(&c->ring, &cqe, min, &ts, NULL);
-	return ret == -ETIME ? dbu_ring_tick(c) : ret;
+	return ret == -ETIME ? dbu_ring_tick(c, c->prog.inflight) : ret;
 }
 void dbu_ring_exit(struct dbu_ctx *c);
 

@@ -180,3 +180,16 @@ def test_create_serialize_off_lays_out_before_opening(tmp_path):
     assert r.returncode == 0, r.stderr
     [row] = read_reports(report)
     assert row["target"] == str(target) and row["result"] == "ok"
+
+
+def test_job_that_moved_nothing_fails(target, tmp_path):
+    """offset at the end of a 1 MiB filesize: no request at all."""
+    report = tmp_path / "r.json"
+    r = run_fio(job(target, report, "--rw=read", "--offset=1m",
+                    "--filesize=1m"))
+    assert r.returncode == 1, r.stderr
+    msg = ("running the job: No data available (ENODATA). it completed no "
+           "I/O at all. Check size, io_size, runtime and the file's length.")
+    assert PREFIX + msg in r.stderr.splitlines()
+    [row] = read_reports(report)
+    assert row["errors"] == [msg] and row["result"] == "failed"
