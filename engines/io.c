@@ -216,14 +216,20 @@ int fio_dbu_commit(struct thread_data *td)
 
 	if (!d->queued && !d->nr_sq)
 		return 0;	/* fio commits again before it reaps */
+	if (d->dead) {		/* no SQE: getevents fails them */
+		memcpy(d->sq + d->nr_sq, d->pending,
+		       d->queued * sizeof(*d->pending));
+		d->nr_sq += d->queued;
+		d->queued = 0;
+		return 0;
+	}
 	for (i = 0; i < d->queued; i++) {
-		struct io_uring_sqe *sqe = d->dead ? NULL : dbu_get_sqe(d);
+		struct io_uring_sqe *sqe = dbu_get_sqe(d);
 
-		if (sqe)
-			dbu_sqe_fill(d, d->pending[i], sqe);
-		else if (!d->dead)
+		if (!sqe)
 			break;
-		d->sq[d->nr_sq++] = d->pending[i];	/* dead: to fail */
+		dbu_sqe_fill(d, d->pending[i], sqe);
+		d->sq[d->nr_sq++] = d->pending[i];
 	}
 	d->queued -= i;
 	if (d->queued)
