@@ -120,6 +120,17 @@ static int udmabuf_open(struct dbu_ctx *c, const char *arg)
 	return 0;
 }
 
+/* "<opt>=<val> is larger than udmabuf's size_limit_mb", and the way out. */
+static int over_limit(struct dbu_ctx *c, const char *opt, size_t val,
+		      long long mb, size_t limit, const char *why)
+{
+	return dbu_error(c, -EINVAL, opt,
+		"%s=%zu is larger than udmabuf's size_limit_mb=%lld (%zu "
+		"bytes)%s. Try %s=%zu or less, or raise the limit: 'echo N > "
+		UDMABUF_LIMIT "' or boot with udmabuf.size_limit_mb=N (N in "
+		"MiB)", opt, val, mb, limit, why, opt, limit);
+}
+
 /*
  * udmabuf refuses a buffer of more than size_limit_mb.  An explicit
  * dmabuf_size_max above it fails here, naming the limit and how to raise
@@ -133,20 +144,11 @@ static int udmabuf_max_size(struct dbu_ctx *c, size_t *limit)
 	/* Without this, a block over the limit reads as a dmabuf_size_max
 	 * problem though the user gave none. */
 	if (*limit && c->max_bs > *limit)
-		return dbu_error(c, -EINVAL, "bs",
-			"bs=%zu is larger than udmabuf's size_limit_mb=%lld "
-			"(%zu bytes): one block must fit in one dma-buf. Try "
-			"bs=%zu or less, or raise the limit: 'echo N > "
-			UDMABUF_LIMIT "' or boot with udmabuf.size_limit_mb=N "
-			"(N in MiB)", c->max_bs, mb, *limit, *limit);
+		return over_limit(c, "bs", c->max_bs, mb, *limit,
+				  ": one block must fit in one dma-buf");
 	if (*limit && c->size_max > *limit)
-		return dbu_error(c, -EINVAL, "dmabuf_size_max",
-			"dmabuf_size_max=%zu is larger than udmabuf's "
-			"size_limit_mb=%lld (%zu bytes). Try dmabuf_size_max="
-			"%zu or less, or raise the limit: 'echo N > "
-			UDMABUF_LIMIT "' or boot with udmabuf.size_limit_mb=N "
-			"(N in MiB)",
-			c->size_max, mb, *limit, *limit);
+		return over_limit(c, "dmabuf_size_max", c->size_max, mb, *limit,
+				  "");
 	return 0;
 }
 
