@@ -75,13 +75,27 @@ static int memlock_error(struct dbu_ctx *c, int err, size_t need)
 		(unsigned long long)rl.rlim_max, (need + 1023) / 1024);
 }
 
-/* Register every slot's pinnable (or bounce) memory, one iovec a slot. */
+/* The memory a buffer-table entry at area offset 'pos' registers. */
+static void dbu_iovec_at(struct dbu_ctx *c, size_t pos, size_t len,
+			 bool use_bounce, struct iovec *iov)
+{
+	size_t off;
+	struct dbu_slot *s = dbu_slot_of(c, c->area + pos, &off);
+
+	iov->iov_base = (use_bounce ? s->bounce : s->pin) + off;
+	iov->iov_len = len < s->size - off ? len : s->size - off;
+}
+
+/*
+ * Register the pinnable (or bounce) memory: one iovec per fio io buffer
+ * when fio's buffers are known (c->nr_bufs), else one a slot.
+ */
 int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce)
 {
-	struct iovec *iov = calloc(c->nr_slots, sizeof(*iov));
+	unsigned int i, n = c->nr_bufs ? c->nr_bufs : c->nr_slots;
+	struct iovec *iov = calloc(n, sizeof(*iov));
 	struct rlimit rl;
 	size_t total = 0;
-	unsigned int i;
 	int ret;
 
 	if (!iov)
@@ -89,10 +103,16 @@ int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce)
 	for (i = 0; i < c->nr_slots; i++) {
 		struct dbu_slot *s = &c->slots[i];
 
-		iov[i].iov_base = use_bounce ? s->bounce : s->pin;
-		iov[i].iov_len = s->size;
-		s->io_base = (uintptr_t)iov[i].iov_base;
+		s->io_base = (uintptr_t)(use_bounce ? s->bounce : s->pin);
 		total += s->size;
+	}
+	for (i = 0; i < n; i++) {
+		if (c->nr_bufs)
+			dbu_iovec_at(c, c->buf_off[i], c->buf_len, use_bounce,
+				     &iov[i]);
+		else
+			dbu_iovec_at(c, (size_t)i * c->chunk, c->chunk,
+				     use_bounce, &iov[i]);
 	}
 
 	ret = 0;
@@ -100,8 +120,9 @@ int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce)
 	    rl.rlim_cur != RLIM_INFINITY && total > rl.rlim_cur)
 		ret = memlock_error(c, -ENOMEM, total);
 	if (!ret)
-		ret = io_uring_register_buffers(&c->ring, iov, c->nr_slots);
+		ret = io_uring_register_buffers(&c->ring, iov, n);
 	free(iov);
+	c->reg_per_buf = !ret && c->nr_bufs;
 	if (ret == -ENOMEM && !cap_ipc_lock())
 		return memlock_error(c, ret, total);
 	if (ret == -EFAULT)
@@ -110,7 +131,7 @@ int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce)
 			"dmabuf_src=%s", c->src);
 	if (ret)
 		return dbu_error(c, ret, "registering fixed buffers",
-			"%u buffer(s), %zu bytes in all", c->nr_slots, total);
+			"%u buffer(s), %zu bytes in all", n, total);
 	return 0;
 }
 

@@ -325,7 +325,10 @@ static int dbu_open_files(struct thread_data *td, struct dbu_data *d)
 	return 0;
 }
 
-/* Every io_u's buffer must lie inside one slot. */
+/*
+ * Every io_u's buffer must lie inside one slot; note where each is, so
+ * that registration by iovec gives each its own entry.
+ */
 static int dbu_check_layout(struct thread_data *td, struct dbu_ctx *c)
 {
 	size_t bs = td_max_bs(td), off, last;
@@ -333,6 +336,9 @@ static int dbu_check_layout(struct thread_data *td, struct dbu_ctx *c)
 	struct io_u *io_u;
 	unsigned int i;
 
+	c->buf_off = calloc(td->io_u_all.nr, sizeof(*c->buf_off));
+	if (!c->buf_off)
+		return dbu_error(c, -ENOMEM, "laying out io buffers", "-");
 	io_u_qiter(&td->io_u_all, io_u, i) {
 		char *b = io_u->buf;
 
@@ -347,8 +353,26 @@ static int dbu_check_layout(struct thread_data *td, struct dbu_ctx *c)
 				"mem_align=0 or a dmabuf_size_max that is a "
 				"multiple of bs", i, (size_t)(b - c->area), bs,
 				c->chunk);
-		if (c->att == &dbu_attach_kernel &&
-		    dbu_kernel_check_buf(c, i, s - c->slots, off))
+		c->buf_off[io_u->index] = b - c->area;
+	}
+	c->nr_bufs = td->io_u_all.nr;
+	c->buf_len = bs;
+	return 0;
+}
+
+/* What dmabuf_attach=kernel needs of each buffer, once registered. */
+static int dbu_check_kernel_bufs(struct thread_data *td, struct dbu_ctx *c)
+{
+	struct io_u *io_u;
+	unsigned int i;
+	size_t off;
+
+	if (c->att != &dbu_attach_kernel)
+		return 0;
+	io_u_qiter(&td->io_u_all, io_u, i) {
+		struct dbu_slot *s = dbu_slot_of(c, io_u->buf, &off);
+
+		if (dbu_kernel_check_buf(c, i, s - c->slots, off))
 			return c->error.err;
 	}
 	return 0;
@@ -366,19 +390,21 @@ static int fio_dbu_post_init(struct thread_data *td)
 	/* create_serialize=0: fio would lay the files out after this hook */
 	if (!td->o.create_serialize && setup_files(td))
 		return 1;
-	ret = dbu_ring_init(c);
+	ret = dbu_check_layout(td, c);
+	if (!ret)
+		ret = dbu_ring_init(c);
 	if (!ret)
 		ret = dbu_open_files(td, d);
 	if (!ret)
 		ret = c->att->attach(c);
 	if (!ret)
-		ret = dbu_check_layout(td, c);
+		ret = dbu_check_kernel_bufs(td, c);
 	if (ret) {
 		if (c->error.err)
 			dbu_fail(td, c);
 		return 1;
 	}
-	dbu_io_start(d);
+	dbu_io_start(td, d);
 	d->started = true;
 	return 0;
 }
@@ -473,6 +499,7 @@ static void fio_dbu_cleanup(struct thread_data *td)
 	if (d->c.exp && d->c.exp->close)
 		d->c.exp->close(&d->c);
 	free(d->c.slots);
+	free(d->c.buf_off);
 	dbu_io_free(d);
 	free(d->fds);
 	free(d->shadow_fds);

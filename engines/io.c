@@ -2,18 +2,24 @@
 /*
  * dmabuf_uring: the data path (design.md section 3), top to bottom.
  *
- *   queue   io_u -> (slot, offset); a bounce write copies out of the view;
- *           the slot passes to the device (DMA_BUF_SYNC_END when the
- *           device owned nothing in it)
- *   commit  one SQE per queued io_u: READ_FIXED/WRITE_FIXED at io_base +
- *           offset of slot buf_index, all submitted together
- *   reap    CQE -> -EAGAIN reissued (bounded) -> the slot back to the CPU
- *           once the device owns nothing in it (DMA_BUF_SYNC_START) -> a
- *           bounce read copies into the view -> fio's event
+ *   queue   io_u -> (slot, offset), known since start; a bounce write
+ *           copies out of the view; the slot passes to the device
+ *           (DMA_BUF_SYNC_END when the device owned nothing in it); the
+ *           SQE is filled: READ_FIXED/WRITE_FIXED at io_base + offset of
+ *           buffer-table entry io->buf
+ *   commit  everything filled since the last commit goes in one
+ *           io_uring_enter, which also runs the completions by then
+ *   reap    CQE -> fio's event; only what is not a plain full completion
+ *           (or a job that brackets, bounces, injects or times its first
+ *           I/O) takes the slow path: -EAGAIN reissued (bounded), the
+ *           slot back to the CPU once the device owns nothing in it
+ *           (DMA_BUF_SYNC_START), a bounce read copied into the view
  *
- * SQEs are taken at commit and for reissues, never at queue: the SQ ring
- * holds only what is being submitted (d->sq, in ring order), so the reap
- * path never sends a request fio has not committed.
+ * The kernel sees an SQE only when the SQ ring's tail is published, at
+ * commit.  d->sq lists the io_us behind the unpublished and unconsumed
+ * SQEs in ring order.  A reissue is published by the reap only when fio
+ * has nothing queued and uncommitted, so the reap never sends a request
+ * fio has not committed.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,11 +29,9 @@
 int dbu_io_alloc(struct dbu_data *d, unsigned int depth)
 {
 	d->events = calloc(depth, sizeof(*d->events));
-	d->pending = calloc(depth, sizeof(*d->pending));
 	d->sq = calloc(depth, sizeof(*d->sq));
-	d->eagain = calloc(depth, sizeof(*d->eagain));
 	d->io = calloc(depth, sizeof(*d->io));
-	if (!d->events || !d->pending || !d->sq || !d->eagain || !d->io)
+	if (!d->events || !d->sq || !d->io)
 		return -ENOMEM;
 	return 0;
 }
@@ -35,31 +39,41 @@ int dbu_io_alloc(struct dbu_data *d, unsigned int depth)
 void dbu_io_free(struct dbu_data *d)
 {
 	free(d->events);
-	free(d->pending);
 	free(d->sq);
-	free(d->eagain);
 	free(d->io);
 }
 
-/* After attach: how this job's I/O treats the slots. */
-void dbu_io_start(struct dbu_data *d)
+/*
+ * After attach: how this job's I/O treats the slots, and where each io_u's
+ * buffer is (it never moves, so no request works it out again).
+ */
+void dbu_io_start(struct thread_data *td, struct dbu_data *d)
 {
 	struct dbu_ctx *c = &d->c;
+	struct io_u *io_u;
+	unsigned int i;
 
+	io_u_qiter(&td->io_u_all, io_u, i) {
+		struct dbu_ioinfo *io = &d->io[io_u->index];
+
+		io->slot = dbu_slot_of(c, io_u->buf, &io->base) - c->slots;
+		io->buf = c->reg_per_buf ? io_u->index : io->slot;
+	}
 	d->bounce = c->att == &dbu_attach_bounce;
 	d->io_sync = c->cpu_sync && !d->bounce && c->nr_slots &&
 		     c->slots[0].dmabuf_fd >= 0;
+	d->unmeasured = c->nr_slots;
+	dbu_io_update_slow(d);
+	d->sqe_flags = c->ro.registerfiles ? IOSQE_FIXED_FILE : 0;
+	d->rw_flags = c->ro.nowait ? RWF_NOWAIT : 0;
 	c->prog.at_ns = dbu_now_ns();
 }
 
-/* (slot, offset) of a request, worked out once when it is queued. */
-static struct dbu_slot *dbu_io_slot(struct dbu_data *d, struct io_u *io_u,
-				    size_t *off)
+/* Does a completion need more than handing the io_u to fio? */
+void dbu_io_update_slow(struct dbu_data *d)
 {
-	struct dbu_ioinfo *io = &d->io[io_u->index];
-
-	*off = io->off;
-	return &d->c.slots[io->slot];
+	d->slow = d->bounce || d->io_sync || d->unmeasured ||
+		  d->inject_eagain || d->inject_short;
 }
 
 static void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
@@ -67,44 +81,58 @@ static void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
 {
 	struct dbu_ctx *c = &d->c;
 	struct fio_file *f = io_u->file;
-	int fd = c->ro.registerfiles ? (int)f->engine_pos : f->fd;
+	int fd = d->sqe_flags & IOSQE_FIXED_FILE ? (int)f->engine_pos : f->fd;
 
 	if (ddir_rw(io_u->ddir)) {
-		size_t off;
-		struct dbu_slot *s = dbu_io_slot(d, io_u, &off);
+		struct dbu_ioinfo *io = &d->io[io_u->index];
 
 		io_uring_prep_rw(io_u->ddir == DDIR_READ ?
 				 IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED,
-				 sqe, fd, (void *)(uintptr_t)(s->io_base + off),
+				 sqe, fd, (void *)(uintptr_t)
+				 (c->slots[io->slot].io_base + io->off),
 				 io_u->xfer_buflen, io_u->offset);
-		sqe->buf_index = s - c->slots;
-		if (c->ro.nowait)
-			sqe->rw_flags |= RWF_NOWAIT;
+		sqe->buf_index = io->buf;
+		sqe->rw_flags = d->rw_flags;
 	} else {
 		io_uring_prep_fsync(sqe, fd, io_u->ddir == DDIR_DATASYNC ?
 				    IORING_FSYNC_DATASYNC : 0);
 	}
-	if (c->ro.registerfiles)
-		sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->flags = d->sqe_flags;
 	if (c->ro.force_async && ++d->async_cnt % c->ro.force_async == 0)
 		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, io_u);
 }
 
-/* Hand the buffer to the device: copy out for bounce, end CPU access. */
-static int dbu_to_device(struct dbu_data *d, struct io_u *io_u)
+/* The first I/O of each slot is timed (first_io_ns in the report). */
+static void dbu_first_out(struct dbu_data *d, struct dbu_slot *s,
+			  struct io_u *io_u)
 {
-	struct dbu_ctx *c = &d->c;
-	struct dbu_ioinfo *io = &d->io[io_u->index];
-	struct dbu_slot *s;
-	int ret = 0;
-
-	s = dbu_slot_of(c, io_u->xfer_buf, &io->off);
-	io->slot = s - c->slots;
 	if (s->first_io < 0 && s->first_io_ns < 0) {
 		s->first_io = io_u->index;
 		s->first_submit_ns = dbu_now_ns();
 	}
+}
+
+static void dbu_first_back(struct dbu_data *d, struct dbu_slot *s,
+			   struct io_u *io_u)
+{
+	if (s->first_io == (int)io_u->index && s->first_io_ns < 0) {
+		s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
+		if (!--d->unmeasured)
+			dbu_io_update_slow(d);
+	}
+}
+
+/* Hand the buffer to the device: copy out for bounce, end CPU access. */
+static int dbu_to_device(struct dbu_data *d, struct io_u *io_u,
+			 struct dbu_ioinfo *io)
+{
+	struct dbu_ctx *c = &d->c;
+	struct dbu_slot *s = &c->slots[io->slot];
+	int ret = 0;
+
+	if (d->unmeasured)
+		dbu_first_out(d, s, io_u);
 	if (d->bounce && io_u->ddir == DDIR_WRITE)
 		ret = dbu_bounce_copy(c, s, io->off, io_u->xfer_buflen, false);
 	if (!ret && d->io_sync && s->cpu_access)
@@ -112,32 +140,6 @@ static int dbu_to_device(struct dbu_data *d, struct io_u *io_u)
 	if (!ret)
 		s->inflight++;
 	return ret;
-}
-
-enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
-{
-	struct dbu_data *d = td->io_ops_data;
-	int ret;
-
-	fio_ro_check(td, io_u);
-
-	if (d->queued == d->c.depth)
-		return FIO_Q_BUSY;
-	if (!ddir_rw(io_u->ddir) && io_u->ddir != DDIR_SYNC &&
-	    io_u->ddir != DDIR_DATASYNC) {
-		io_u->error = EINVAL;
-		return FIO_Q_COMPLETED;
-	}
-	if (ddir_rw(io_u->ddir)) {
-		ret = dbu_to_device(d, io_u);
-		if (ret) {
-			dbu_fail(td, &d->c);
-			io_u->error = -ret;
-			return FIO_Q_COMPLETED;
-		}
-	}
-	d->pending[d->queued++] = io_u;
-	return FIO_Q_QUEUED;
 }
 
 /* An SQE; under SQPOLL wait for the kernel thread to free one. */
@@ -149,6 +151,46 @@ static struct io_uring_sqe *dbu_get_sqe(struct dbu_data *d)
 	if (!sqe && d->c.ro.sqpoll && io_uring_sqring_wait(ring) >= 0)
 		sqe = io_uring_get_sqe(ring);
 	return sqe;
+}
+
+enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct dbu_data *d = td->io_ops_data;
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	fio_ro_check(td, io_u);
+
+	if (d->dead) {		/* no SQE: getevents fails it */
+		io->eagain = 0;
+		d->sq[d->nr_sq++] = io_u;
+		d->queued++;
+		return FIO_Q_QUEUED;
+	}
+	if (ddir_rw(io_u->ddir)) {
+		io->off = io->base + (size_t)((char *)io_u->xfer_buf -
+					      (char *)io_u->buf);
+		if (d->slow && (ret = dbu_to_device(d, io_u, io))) {
+			dbu_fail(td, &d->c);
+			io_u->error = -ret;
+			return FIO_Q_COMPLETED;
+		}
+	} else if (io_u->ddir != DDIR_SYNC && io_u->ddir != DDIR_DATASYNC) {
+		io_u->error = EINVAL;
+		return FIO_Q_COMPLETED;
+	}
+	sqe = dbu_get_sqe(d);
+	if (!sqe) {
+		if (d->slow && ddir_rw(io_u->ddir))
+			d->c.slots[io->slot].inflight--;
+		return FIO_Q_BUSY;
+	}
+	dbu_sqe_fill(d, io_u, sqe);
+	io->eagain = 0;
+	d->sq[d->nr_sq++] = io_u;
+	d->queued++;
+	return FIO_Q_QUEUED;
 }
 
 /* The kernel took the first n SQEs: fresh ones are in flight now. */
@@ -164,7 +206,7 @@ static void dbu_consumed(struct thread_data *td, struct dbu_data *d,
 	for (i = 0; i < n; i++) {
 		struct io_u *io_u = d->sq[i];
 
-		if (d->eagain[io_u->index])
+		if (d->io[io_u->index].eagain)
 			continue;	/* a reissue: in flight all along */
 		fresh++;
 		if (stamp) {
@@ -183,6 +225,24 @@ static void dbu_consumed(struct thread_data *td, struct dbu_data *d,
 }
 
 /*
+ * io_uring_submit_and_get_events() without its generality: publish the
+ * SQ tail, then one io_uring_enter that submits and runs completions, as
+ * fio's io_uring engine does.  Not for SQPOLL (liburing's submit is).
+ */
+static int dbu_enter(struct io_uring *ring)
+{
+	struct io_uring_sq *sq = &ring->sq;
+	unsigned int tail = sq->sqe_tail;
+
+	if (sq->sqe_head != tail) {
+		sq->sqe_head = tail;
+		io_uring_smp_store_release(sq->ktail, tail);
+	}
+	return io_uring_enter(ring->enter_ring_fd, tail - *sq->khead, 0,
+			      IORING_ENTER_GETEVENTS, NULL);
+}
+
+/*
  * Submit what is in the SQ ring.  A transient refusal (EAGAIN, EBUSY,
  * EINTR) leaves it there for the next call; getevents calls again.  A
  * refusal for good fails the job, and what the ring did not take comes
@@ -192,8 +252,15 @@ static void dbu_submit(struct thread_data *td, struct dbu_data *d)
 {
 	int ret;
 
+	d->queued = 0;
 	while (d->nr_sq && !d->dead) {
-		ret = io_uring_submit(&d->c.ring);
+		/*
+		 * As fio's io_uring engine: the submit also runs completions
+		 * (task work a DEFER_TASKRUN ring runs only when asked), so
+		 * what is done by now is reaped without another system call.
+		 */
+		ret = d->c.ro.sqpoll ? io_uring_submit(&d->c.ring) :
+		      dbu_enter(&d->c.ring);
 		if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR || !ret)
 			return;
 		if (ret < 0) {
@@ -212,30 +279,9 @@ static void dbu_submit(struct thread_data *td, struct dbu_data *d)
 int fio_dbu_commit(struct thread_data *td)
 {
 	struct dbu_data *d = td->io_ops_data;
-	unsigned int i;
 
-	if (!d->queued && !d->nr_sq)
-		return 0;	/* fio commits again before it reaps */
-	if (d->dead) {		/* no SQE: getevents fails them */
-		memcpy(d->sq + d->nr_sq, d->pending,
-		       d->queued * sizeof(*d->pending));
-		d->nr_sq += d->queued;
-		d->queued = 0;
-		return 0;
-	}
-	for (i = 0; i < d->queued; i++) {
-		struct io_uring_sqe *sqe = dbu_get_sqe(d);
-
-		if (!sqe)
-			break;
-		dbu_sqe_fill(d, d->pending[i], sqe);
-		d->sq[d->nr_sq++] = d->pending[i];
-	}
-	d->queued -= i;
-	if (d->queued)
-		memmove(d->pending, d->pending + i,
-			d->queued * sizeof(*d->pending));
-	dbu_submit(td, d);
+	if (d->nr_sq)
+		dbu_submit(td, d);
 	return 0;
 }
 
@@ -249,11 +295,9 @@ static void dbu_fail_unsent(struct dbu_data *d, unsigned int max)
 		struct io_u *io_u = d->sq[--d->nr_sq];
 
 		io_u->error = d->dead;
-		if (ddir_rw(io_u->ddir))
-			d->c.slots[d->io[io_u->index].slot].inflight--;
-		if (d->eagain[io_u->index])
+		if (d->io[io_u->index].eagain)
 			d->c.prog.inflight--;	/* a reissue was in flight */
-		d->eagain[io_u->index] = 0;
+		d->io[io_u->index].eagain = 0;
 		d->events[d->nr_events++] = io_u;
 	}
 }
@@ -267,21 +311,19 @@ static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res,
 			  int why)
 {
 	struct dbu_ctx *c = &d->c;
-	unsigned int tries = d->eagain[io_u->index];
-	size_t off = 0;
-	struct dbu_slot *s;
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+	unsigned int tries = io->eagain;
 
 	io_u->error = -res;
 	c->io_errors++;
 	if (!ddir_rw(io_u->ddir)) {
 		dbu_error(c, res, "fsync", "on %s", io_u->file->file_name);
 	} else {
-		s = dbu_io_slot(d, io_u, &off);
 		dbu_error(c, res, io_u->ddir == DDIR_READ ? "READ_FIXED" :
 			  "WRITE_FIXED",
 			  "request failed: slot %u, offset %zu in the buffer, "
 			  "%llu bytes, device offset %llu of %s%s%s",
-			  (unsigned int)(s - c->slots), off,
+			  io->slot, io->off,
 			  (unsigned long long)io_u->xfer_buflen,
 			  (unsigned long long)io_u->offset,
 			  io_u->file->file_name,
@@ -295,16 +337,18 @@ static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res,
 		dbu_say(c);
 }
 
-/* The device is done with the buffer: CPU access, copy in for bounce. */
+/*
+ * The slow path of a completion: a failure or a partial transfer, and
+ * what the slot needs back from the device (CPU access, a bounce copy).
+ */
 static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 			   int why)
 {
 	struct dbu_ctx *c = &d->c;
+	struct dbu_ioinfo *io = &d->io[io_u->index];
 	struct dbu_slot *s;
-	size_t off;
 	int ret = 0;
 
-	c->ios++;
 	if (res < 0) {
 		dbu_io_failed(d, io_u, res, why);
 	} else if ((unsigned int)res != io_u->xfer_buflen) {
@@ -313,12 +357,12 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 		else
 			io_u->resid = io_u->xfer_buflen - res;
 	}
-	if (!ddir_rw(io_u->ddir))
+	if (!ddir_rw(io_u->ddir) || !d->slow)
 		return 0;
-	s = dbu_io_slot(d, io_u, &off);
+	s = &c->slots[io->slot];
 	s->inflight--;
-	if (s->first_io == (int)io_u->index && s->first_io_ns < 0)
-		s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
+	if (d->unmeasured)
+		dbu_first_back(d, s, io_u);
 	if (d->io_sync) {
 		if (!s->inflight)
 			ret = dbu_cpu_sync(c, s, true, c->sync_dir);
@@ -326,7 +370,7 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 			c->cpu_unbracketed++;
 	}
 	if (!ret && d->bounce && io_u->ddir == DDIR_READ && res > 0)
-		ret = dbu_bounce_copy(c, s, off, res, true);
+		ret = dbu_bounce_copy(c, s, io->off, res, true);
 	return ret;
 }
 
@@ -352,16 +396,34 @@ static int dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 {
 	struct io_uring_sqe *sqe;
 
-	if (d->eagain[io_u->index] >= d->c.eagain_max)
+	if (d->io[io_u->index].eagain >= d->c.eagain_max)
 		return -EAGAIN;
 	sqe = d->dead ? NULL : dbu_get_sqe(d);
 	if (!sqe)
 		return -EBUSY;
-	d->eagain[io_u->index]++;
+	d->io[io_u->index].eagain++;
 	d->c.eagain_reissues++;
 	dbu_sqe_fill(d, io_u, sqe);
 	d->sq[d->nr_sq++] = io_u;	/* dbu_submit() sends it */
 	return 0;
+}
+
+/* One completion that is not a plain full one, or a job's slow path. */
+static bool __attribute__((noinline)) dbu_reap_slow(struct dbu_data *d, struct io_u *io_u, int res,
+			  unsigned int *reissued)
+{
+	int why = 0;
+
+	res = dbu_inject(d, io_u, res);
+	if (res == -EAGAIN && !(why = dbu_reissue(d, io_u))) {
+		(*reissued)++;
+		return false;
+	}
+	if (dbu_from_device(d, io_u, res, why)) {
+		io_u->error = -d->c.error.err;
+		d->reap_failed = true;
+	}
+	return true;
 }
 
 /*
@@ -375,32 +437,26 @@ static unsigned int dbu_reap(struct thread_data *td, struct dbu_data *d,
 	struct io_uring *ring = &d->c.ring;
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0, reissued = 0;
-	bool failed = false;
 
 	io_uring_for_each_cqe(ring, head, cqe) {
 		struct io_u *io_u = io_uring_cqe_get_data(cqe);
-		int res, why = 0;
 
 		if (d->nr_events == max)
 			break;
 		seen++;
-		res = dbu_inject(d, io_u, cqe->res);
-		if (res == -EAGAIN && !(why = dbu_reissue(d, io_u))) {
-			reissued++;
+		if ((d->slow || cqe->res != (int)io_u->xfer_buflen) &&
+		    !dbu_reap_slow(d, io_u, cqe->res, &reissued))
 			continue;
-		}
-		if (dbu_from_device(d, io_u, res, why)) {
-			failed = true;
-			io_u->error = -d->c.error.err;
-		}
-		d->eagain[io_u->index] = 0;
 		d->events[d->nr_events++] = io_u;
 	}
 	io_uring_cq_advance(ring, seen);
 	d->c.prog.reaped += seen;
 	d->c.prog.inflight -= seen - reissued;
-	if (failed)
+	d->c.ios += seen - reissued;
+	if (d->reap_failed) {
+		d->reap_failed = false;
 		dbu_fail(td, &d->c);
+	}
 	return seen;
 }
 
@@ -430,17 +486,16 @@ static int dbu_poll(struct dbu_data *d)
 	return ret;
 }
 
-int fio_dbu_getevents(struct thread_data *td, unsigned int min,
-		      unsigned int max, const struct timespec *t)
+/* Not enough was there: reap, wait, reissue until 'min' are in. */
+static int __attribute__((noinline))
+dbu_getevents_wait(struct thread_data *td, struct dbu_data *d,
+		   unsigned int min, unsigned int max)
 {
-	struct dbu_data *d = td->io_ops_data;
 	struct dbu_ctx *c = &d->c;
 	unsigned int actual_min = td->o.iodepth_batch_complete_min ? min : 0;
 	unsigned int want;
 	int ret;
 
-	(void)t;
-	d->nr_events = 0;
 	do {
 		ret = 0;
 		want = actual_min > d->nr_events ? actual_min - d->nr_events :
@@ -453,7 +508,7 @@ int fio_dbu_getevents(struct thread_data *td, unsigned int min,
 			ret = dbu_ring_wait(c, want);
 		else	/* what the kernel has not taken cannot complete */
 			ret = dbu_poll(d);
-		if (d->nr_sq)
+		if (d->nr_sq && !d->queued)
 			dbu_submit(td, d);	/* reissues go out now */
 		if (ret == -ETIMEDOUT)
 			dbu_watchdog_fired(c);
@@ -468,6 +523,19 @@ int fio_dbu_getevents(struct thread_data *td, unsigned int min,
 		return d->nr_events ? (int)d->nr_events : ret;
 	} while (d->nr_events < min);
 	return d->nr_events;
+}
+
+int fio_dbu_getevents(struct thread_data *td, unsigned int min,
+		      unsigned int max, const struct timespec *t)
+{
+	struct dbu_data *d = td->io_ops_data;
+
+	(void)t;
+	d->nr_events = 0;
+	/* Usually the submit ran the completions: they are all there. */
+	if (dbu_reap(td, d, max) && d->nr_events >= min && !d->nr_sq)
+		return d->nr_events;
+	return dbu_getevents_wait(td, d, min, max);
 }
 
 struct io_u *fio_dbu_event(struct thread_data *td, int event)

@@ -160,6 +160,16 @@ struct dbu_ctx {
 	unsigned int nr_slots;
 	unsigned int nr_live;		/* slots holding resources */
 	struct dbu_slot *slots;
+	/*
+	 * fio's io buffers: where each starts in the area (by io_u index)
+	 * and how long it is.  Registration by iovec gives each its own
+	 * entry, as fio's io_uring engine does: the kernel then maps one
+	 * buffer's pages per request, not every page after it in the slot.
+	 */
+	size_t *buf_off;
+	unsigned int nr_bufs;
+	size_t buf_len;
+	bool reg_per_buf;		/* buffer table: entry i = io_u i */
 	char *bounce_area;		/* bounce attach: host memory */
 	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
 	char exp_name[32];		/* the kernel's exp_name of slot 0 */
