@@ -153,6 +153,18 @@ static struct io_uring_sqe *dbu_get_sqe(struct dbu_data *d)
 	return sqe;
 }
 
+/*
+ * A test build (cmake -DDBU_TEST_SLOWDOWN=N) spends N loop turns per I/O:
+ * the regression the CI gate's own test must catch.  0 in every other build.
+ */
+static inline void dbu_test_slowdown(void)
+{
+#if DBU_TEST_SLOWDOWN > 0
+	for (volatile unsigned int i = 0; i < DBU_TEST_SLOWDOWN; i++)
+		;
+#endif
+}
+
 enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
 {
 	struct dbu_data *d = td->io_ops_data;
@@ -161,6 +173,7 @@ enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
 	int ret;
 
 	fio_ro_check(td, io_u);
+	dbu_test_slowdown();
 
 	if (d->dead) {		/* no SQE: getevents fails it */
 		io->eagain = 0;

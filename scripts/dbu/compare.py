@@ -2,10 +2,15 @@
 
 Rows are matched by (scenario, job, IOMMU mode); runs of the same key inside
 one directory are averaged first. Before any number is compared the labels
-must agree: source, attach, IOMMU mode and device. If they do not (another
-device, a job whose memory or attach changed, BASE measured in strict and NEW
-in passthrough) compare refuses with exit 2: such a change is not a
-regression or an improvement, it is another experiment.
+must agree: source, attach, IOMMU mode, device and platform. If they do not
+(another device, a job whose memory or attach changed, BASE measured in strict
+and NEW in passthrough, deterministic rig rows against plain TCG or hardware)
+compare refuses with exit 2: such a change is not a regression or an
+improvement, it is another experiment.
+
+Defaults follow the platform. Rows from the deterministic rig (vm-icount,
+figures repeat within about 0.5 %) are gated at 2 % on iops, bw_mib and
+ns_per_io; anything else at 10 % on throughput, latency and CPU per I/O.
 
 Exit status: 0 no regression beyond --threshold; 1 a regression (a gated
 metric worse by more than the threshold: IOPS or bandwidth down, latency or
@@ -21,6 +26,12 @@ from pathlib import Path
 from . import results as R
 
 DEFAULT_GATE = "iops,bw_mib,clat_mean_us,clat_p99_us,cpu_per_io_us"
+DEFAULT_THRESHOLD = 10.0
+# Deterministic rig: guest time is instructions. CPU per I/O comes from
+# rusage ticks and latency percentiles from fio's histogram buckets: not
+# exact enough for a 2 % gate.
+ICOUNT_GATE = "iops,bw_mib,ns_per_io"
+ICOUNT_THRESHOLD = 2.0
 SHOWN = [m for m in R.METRIC_KEYS if m not in ("ios",)]
 
 
@@ -45,6 +56,10 @@ def check_labels(base, new):
         b, n = base[k], new[k]
         diffs = [f"{lk} {b.get(lk) or '?'} -> {n.get(lk) or '?'}" for lk in R.LABEL_CHECK
                  if (b.get(lk) or "") != (n.get(lk) or "")]
+        if any(lk == "platform" and R.ICOUNT in (b.get(lk), n.get(lk))
+               for lk in R.LABEL_CHECK if (b.get(lk) or "") != (n.get(lk) or "")):
+            diffs.append("deterministic (icount) figures count guest instructions, "
+                         "not time: compare them only with icount rows")
         if diffs:
             problems.append(f"{k[0]} {k[1]} [iommu={k[2]}]: " + ", ".join(diffs))
     # Same job measured only in other IOMMU modes on each side.
@@ -153,12 +168,13 @@ def add_parser(subparsers):
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base", metavar="BASE", help="baseline results directory")
     p.add_argument("new", metavar="NEW", help="candidate results directory")
-    p.add_argument("--threshold", type=float, default=10.0, metavar="PCT",
+    p.add_argument("--threshold", type=float, default=None, metavar="PCT",
                    help="regression when a gated metric is worse by more than PCT "
-                        "percent (default 10)")
-    p.add_argument("--metrics", default=DEFAULT_GATE, metavar="LIST",
-                   help=f"gated metrics (default {DEFAULT_GATE}; also clat_p50_us, "
-                        "clat_p999_us)")
+                        f"percent (default {ICOUNT_THRESHOLD:g} for deterministic rig "
+                        f"rows, else {DEFAULT_THRESHOLD:g})")
+    p.add_argument("--metrics", default=None, metavar="LIST",
+                   help=f"gated metrics (default {ICOUNT_GATE} for deterministic rig "
+                        f"rows, else {DEFAULT_GATE}; also clat_p50_us, clat_p999_us)")
     p.add_argument("--json", metavar="FILE",
                    help="write NEW's bigger-is-better metrics (IOPS, MiB/s) as "
                         "github-action-benchmark 'customBiggerIsBetter' JSON")
@@ -169,20 +185,34 @@ def add_parser(subparsers):
     p.set_defaults(func=_cmd_compare)
 
 
+def defaults_for(rows):
+    """(threshold, gate) for these rows: the deterministic rig's, or not."""
+    plats = {r.get("platform") for r in rows if r.get("status") == "ok"}
+    if plats == {R.ICOUNT}:
+        return ICOUNT_THRESHOLD, ICOUNT_GATE
+    return DEFAULT_THRESHOLD, DEFAULT_GATE
+
+
 def _cmd_compare(args):
-    gate = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    bad = [m for m in gate if m not in R.METRIC_INFO or R.METRIC_INFO[m][3] == 0]
-    if bad:
-        print(f"dmabuf-bench: error: --metrics {','.join(bad)}: not a gateable metric "
-              f"(have {', '.join(m for m in R.METRIC_KEYS if R.METRIC_INFO[m][3])})",
-              file=sys.stderr)
-        return 2
     rows = []
     for d in (args.base, args.new):
         if not R.results_path(d).is_file():
             print(f"dmabuf-bench: error: {Path(d) / 'results.json'} not found", file=sys.stderr)
             return 2
         rows.append(R.load_rows(d))
+    threshold, metrics = defaults_for(rows[0] + rows[1])
+    if args.threshold is not None:
+        threshold = args.threshold
+    if args.metrics is not None:
+        metrics = args.metrics
+    args.threshold = threshold
+    gate = [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [m for m in gate if m not in R.METRIC_INFO or R.METRIC_INFO[m][3] == 0]
+    if bad:
+        print(f"dmabuf-bench: error: --metrics {','.join(bad)}: not a gateable metric "
+              f"(have {', '.join(m for m in R.METRIC_KEYS if R.METRIC_INFO[m][3])})",
+              file=sys.stderr)
+        return 2
     try:
         findings, regressions, entries = compare(rows[0], rows[1], args.threshold, gate)
     except Refusal as e:

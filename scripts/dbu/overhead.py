@@ -13,6 +13,14 @@ resets its rusage when the ramp ends).  For t/io_uring it is the child's
 rusage over the I/Os it reported, start-up included (approximate).
 
 Targets: IOPS >= 0.98x and CPU/I/O <= 1.02x of io_uring at every QD.
+
+With --vm the benchmark runs in the QEMU rig against a guest device
+(--target, default /dev/nullb0; also /dev/nvme0n1), by default in
+deterministic mode: guest time counts guest instructions, so each figure
+repeats across boots within about 0.5 % and ns/IO is the instructions one
+I/O costs (fio, engine, io_uring, block layer). One round of a few seconds
+is enough there; the IOPS target is 1.00x (docs/deterministic.md).
+
 Progress goes to stderr, results to stdout.  Exit status: 0 when every run
 worked (with --check: and every target was met), 1 when a target was
 missed under --check, 2 on a failed run or bad arguments.
@@ -40,6 +48,8 @@ FIO_SRC = BUILD / "fio-src" / "fio-3.33"
 DEFAULT_TARGET = "/var/tmp/dmabuf-bench-overhead.dat"
 TARGET_IOPS = 0.98
 TARGET_CPU = 1.02
+TARGET_IOPS_ICOUNT = 1.00
+VM_DEFAULT_TARGET = "/dev/nullb0"
 
 ENGINES = {
     "io_uring": ["--ioengine=io_uring", "--fixedbufs=1"],
@@ -82,12 +92,13 @@ def add_arguments(p):
                    "next run). Only read, never written, when given")
     p.add_argument("--size", type=parse_size, default=1 << 30,
                    help="size of the created target (default 1g)")
-    p.add_argument("--runtime", type=int, default=10, metavar="S",
-                   help="seconds per measured run (default 10)")
+    p.add_argument("--runtime", type=int, default=None, metavar="S",
+                   help="seconds per measured run (default 10; --vm: 2)")
     p.add_argument("--ramp", type=int, default=1, metavar="S",
                    help="fio ramp_time, excluded from the figures (default 1)")
-    p.add_argument("--rounds", type=int, default=5, metavar="N",
-                   help="A/B rounds per queue depth (default 5)")
+    p.add_argument("--rounds", type=int, default=None, metavar="N",
+                   help="A/B rounds per queue depth (default 5; --vm "
+                        "deterministic: 1, the figures repeat)")
     p.add_argument("--qd", type=parse_qds, default=[1, 128], metavar="LIST",
                    help="queue depths, comma separated (default 1,128)")
     p.add_argument("--bs", default="4k", help="block size (default 4k)")
@@ -117,6 +128,16 @@ def add_arguments(p):
                    help="also write the results as JSON to FILE")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a target is missed")
+    p.add_argument("--vm", action="store_true",
+                   help="run in the QEMU rig on a guest device (--target, "
+                        f"default {VM_DEFAULT_TARGET})")
+    p.add_argument("--iommu", default="off", choices=["off", "strict", "lazy", "pt"],
+                   help="--vm: the guest's IOMMU mode (default off)")
+    p.add_argument("--timeout", type=float, default=1800, metavar="S",
+                   help="--vm: bound the boot (default 1800)")
+    p.add_argument("--platform", default="", help=argparse.SUPPRESS)
+    from .vm import add_deterministic
+    add_deterministic(p, default=True)
 
 
 def add_parser(subparsers):
@@ -262,13 +283,32 @@ def ensure_t_io_uring(args):
     return str(path)
 
 
+# t/io_uring prints one line a second: IOPS=N below 100K, IOPS=N.NNK and
+# IOPS=N.NNM above (t/io_uring.c); anything else on a line is not a sample.
+T_LINE = re.compile(r"^IOPS=([0-9]+(?:\.[0-9]+)?)([KM]?), BW=", re.M)
+T_UNIT = {"": 1, "K": 1e3, "M": 1e6}
+T_FAILED = re.compile(r"^(io: unexpected ret|Your filesystem/driver/kernel doesn't"
+                      r"|io_submit:|passthrough doesn't)", re.M)
+
+
+def parse_t_io_uring(text, ramp):
+    """Per-second IOPS of a t/io_uring run and the steady ones (the first
+    'ramp' lines dropped, and always the first: thread start, registration).
+    ValueError when it failed or stopped early."""
+    per_sec = [float(v) * T_UNIT[u] for v, u in T_LINE.findall(text)]
+    if T_FAILED.search(text) or "Exiting on timeout" not in text or not per_sec:
+        raise ValueError("t/io_uring failed or stopped before its runtime")
+    return per_sec, per_sec[max(ramp, 1):] or per_sec
+
+
 def run_t_io_uring(args, tbin, qd, direct, workdir, tag):
     batch = min(qd, 32)
+    # -rN prints N-1 lines (the last second ends the run unprinted).
     cmd = [tbin, f"-d{qd}", f"-s{batch}", f"-c{batch}",
            f"-b{parse_size(args.bs)}", f"-p{int(args.hipri)}", "-B1",
            f"-F{0 if args.no_registerfiles else 1}", f"-O{int(direct)}",
            "-n1", f"-R{int(args.rw == 'randread')}",
-           f"-r{args.runtime + args.ramp}", args.target]
+           f"-r{args.runtime + max(args.ramp, 1) + 1}", args.target]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
@@ -279,11 +319,15 @@ def run_t_io_uring(args, tbin, qd, direct, workdir, tag):
     # Popen reaped it; its rusage is in RUSAGE_CHILDREN deltas, taken below.
     with open(os.path.join(workdir, f"{tag}.log"), "w") as f:
         f.write(shlex.join(cmd) + "\n" + text)
-    per_sec = [int(x) for x in re.findall(r"^IOPS=(\d+)", text, re.M)]
+    try:
+        per_sec, steady = parse_t_io_uring(text, args.ramp)
+    except ValueError as e:
+        per_sec = None
+        why = str(e)
     if proc.returncode or not per_sec:
-        raise BenchError(f"t/io_uring QD{qd} failed (exit {proc.returncode}):"
+        raise BenchError(f"t/io_uring QD{qd} failed (exit {proc.returncode}"
+                         f"{'' if per_sec else ', ' + why}):"
                          f"\n  {shlex.join(cmd)}\n{text.strip()[-2000:]}")
-    steady = per_sec[args.ramp:] or per_sec
     return {"iops": statistics.mean(steady), "ios": sum(per_sec),
             "cmd": shlex.join(cmd)}
 
@@ -329,18 +373,24 @@ def print_report(args, meta, results, out=sys.stdout):
       f"direct={int(meta['direct'])}"
       + ("" if meta["direct"] else f" [no O_DIRECT: {meta['why']}]") + "\n")
     w(f"ring options (both engines): {meta['ring_opts']}\n")
-    w(f"host: {meta['host']}\n")
+    w(f"host: {meta['host']}" + (f", platform {meta['platform']}" if meta.get("platform")
+                                  else "") + "\n")
+    if meta.get("platform") == "vm-icount":
+        w("deterministic rig: guest time counts guest instructions; ns/IO is the "
+          "instructions one I/O costs\n")
+    target_iops = meta["target_iops"]
     missed = []
     for qd in args.qd:
         rounds = results[qd]
         s, ratios = summarize(rounds)
         w(f"\nQD {qd}\n")
-        w(f"  {'engine':<14}{'IOPS (median)':>15}{'min':>11}{'max':>11}"
+        w(f"  {'engine':<14}{'IOPS (median)':>15}{'min':>11}{'max':>11}{'ns/IO':>9}"
           f"{'CPU/IO us':>12}{'min':>9}{'max':>9}\n")
         for n in rounds[0]:
             iops = [r[n]["iops"] for r in rounds]
             lo, hi = spread(iops)
-            line = f"  {n:<14}{s[n]['iops']:>15.0f}{lo:>11.0f}{hi:>11.0f}"
+            line = (f"  {n:<14}{s[n]['iops']:>15.0f}{lo:>11.0f}{hi:>11.0f}"
+                    f"{1e9 / s[n]['iops']:>9.0f}")
             if "cpu_us" in rounds[0][n]:
                 c = [r[n]["cpu_us"] for r in rounds]
                 clo, chi = spread(c)
@@ -354,9 +404,9 @@ def print_report(args, meta, results, out=sys.stdout):
             label = {"iops": "IOPS", "cpu_us": "CPU/IO"}[what]
             verdict = ""
             if other == "io_uring":
-                ok = (r["median"] >= TARGET_IOPS if what == "iops"
+                ok = (r["median"] >= target_iops if what == "iops"
                       else r["median"] <= TARGET_CPU)
-                goal = (f">= {TARGET_IOPS}" if what == "iops"
+                goal = (f">= {target_iops:.2f}" if what == "iops"
                         else f"<= {TARGET_CPU}")
                 verdict = f"  target {goal}: {'met' if ok else 'MISSED'}"
                 if not ok:
@@ -379,7 +429,14 @@ def print_report(args, meta, results, out=sys.stdout):
 # ---------------------------------------------------------------- main
 
 def run(args):
+    det_vm = args.vm and args.deterministic
+    if args.runtime is None:
+        args.runtime = 2 if args.vm else 10
+    if args.rounds is None:
+        args.rounds = 1 if det_vm or args.platform == "vm-icount" else 5
     try:
+        if args.vm:
+            return _run_vm(args)
         return _run(args)
     except BenchError as e:
         log(f"error: {e}")
@@ -410,7 +467,10 @@ def _run(args):
             "the copy, not the device")
     tbin = None if args.no_t_io_uring else ensure_t_io_uring(args)
 
-    meta = {"target": args.target, "fs": fs_name(args.target),
+    meta = {"platform": args.platform,
+            "target_iops": TARGET_IOPS_ICOUNT if args.platform == "vm-icount"
+            else TARGET_IOPS,
+            "target": args.target, "fs": fs_name(args.target),
             "target_bytes": target_bytes(args.target), "direct": direct,
             "why": why, "host": f"{os.uname().release}, {os.cpu_count()} CPUs",
             "ring_opts": " ".join(
@@ -463,6 +523,43 @@ def _run(args):
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if (missed and args.check) else 0
+
+
+def _run_vm(args):
+    """Boot the rig once and run this benchmark inside, on the guest device."""
+    from . import vm
+    if args.target and not args.target.startswith("/dev/"):
+        raise BenchError(f"--vm --target {args.target}: name a guest device "
+                         "(/dev/nullb0, /dev/nvme0n1, /dev/ram0)")
+    inner = ["/usr/bin/python3", str(REPO / "scripts" / "dmabuf-bench"), "overhead",
+             "--target", args.target or VM_DEFAULT_TARGET,
+             "--runtime", str(args.runtime), "--ramp", str(args.ramp),
+             "--rounds", str(args.rounds), "--qd", ",".join(map(str, args.qd)),
+             "--bs", args.bs, "--rw", args.rw, "--fio", args.fio,
+             "--engine-dir", str(Path(args.engine_dir).resolve()),
+             "--t-io-uring", str(Path(args.t_io_uring).resolve()),
+             "--platform", vm.PLATFORM[args.deterministic]]
+    inner += [f"--fio-arg={a}" for a in args.fio_arg]
+    for flag in ("no_registerfiles", "hipri", "no_t_io_uring", "check"):
+        if getattr(args, flag):
+            inner.append("--" + flag.replace("_", "-"))
+    # Shared with the guest (its /tmp is its own tmpfs).
+    rw = [str(Path(args.engine_dir).resolve())]
+    for opt in ("keep", "json"):
+        path = getattr(args, opt)
+        if path:
+            path = str(Path(path).resolve())
+            inner += [f"--{opt}", path]
+            rw.append(path if opt == "keep" else str(Path(path).parent))
+    if not args.no_t_io_uring:
+        ensure_t_io_uring(args)
+    log(f"booting the rig ({vm.PLATFORM[args.deterministic]}, iommu={args.iommu})")
+    try:
+        rc, _ = vm.run(inner, iommu=args.iommu, timeout=args.timeout, rw=rw,
+                       stream=True, deterministic=args.deterministic)
+    except vm.RigError as e:
+        raise BenchError(f"VM rig: {e}") from e
+    return rc
 
 
 def main(argv=None):

@@ -3,6 +3,11 @@
 Rows of the same job in the same IOMMU mode (several boots or repeats) are
 averaged (column n counts them; --all lists every run's row instead). Jobs
 that were refused, skipped or failed show their reason and no numbers.
+
+For iommu-cost, the table is followed by the ratios the scenario is for, per
+queue depth: what each IOMMU mode costs the classic path (pages in a mode /
+pages in passthrough), what the kernel attach gains in each mode (kernel /
+pages) and where host/pages stands against fio's own io_uring engine.
 """
 
 import sys
@@ -14,7 +19,7 @@ IOMMU_ORDER = {"off": 0, "strict": 1, "lazy": 2, "pt": 3}
 COLS = [("job", "job"), ("source", "source"), ("attach", "attach"), ("iommu", "iommu"),
         ("device", "device"), ("exporter", "exporter"), ("uapi_probe", "uapi"),
         ("status", "status"), ("n", "n"),
-        ("iops", "IOPS"), ("bw_mib", "MiB/s"), ("clat_mean_us", "mean us"),
+        ("iops", "IOPS"), ("ns_per_io", "ns/IO"), ("bw_mib", "MiB/s"), ("clat_mean_us", "mean us"),
         ("clat_p50_us", "p50 us"), ("clat_p99_us", "p99 us"), ("clat_p999_us", "p99.9 us"),
         ("usr_cpu", "usr%"), ("sys_cpu", "sys%"), ("cpu_per_io_us", "CPU/IO us"),
         ("eagain", "EAGAIN"), ("reason", "reason")]
@@ -90,6 +95,47 @@ def _title(scen, rs):
             f"{len({r.get('run_id') for r in rs})} run(s) shown as {len(rs)} row(s)")
 
 
+# iommu-cost jobs: (file/section prefix, label) and the suffix is -qdN.
+IOMMU_JOBS = {"host": "randread-4k/host-pages", "pages": "randread-4k/udmabuf-pages",
+              "kernel": "randread-4k/udmabuf-kernel", "io_uring": "reference-io_uring/io_uring"}
+
+
+def iommu_ratios(rows):
+    """Lines of IOPS ratios of the iommu-cost scenario ('' when none apply)."""
+    agg = {(r["job"], r.get("iommu")): r for r in R.aggregate(rows).values()
+           if r.get("scenario") == "iommu-cost"}
+
+    def iops(what, qd, mode):
+        r = agg.get((f"{IOMMU_JOBS[what]}-qd{qd}", mode))
+        return r.get("iops") if r and r.get("status") == "ok" else None
+
+    def ratio(a, b):
+        return f"{a / b:.3f}" if a and b else "-"
+
+    qds = sorted({int(j.rsplit("-qd", 1)[1]) for j, _ in agg
+                  if "-qd" in j and j.rsplit("-qd", 1)[1].isdigit()}, reverse=True)
+    modes = [m for m in IOMMU_ORDER if any(k[1] == m for k in agg)]
+    if not qds or not modes:
+        return ""
+    head = ["QD", "iommu", "host/pages", "udmabuf/pages", "udmabuf/kernel", "io_uring",
+            "pages/pages@pt", "host/pages@pt", "kernel/pages", "host/io_uring"]
+    table = [head]
+    for qd in qds:
+        for m in modes:
+            v = {w: iops(w, qd, m) for w in IOMMU_JOBS}
+            table.append([str(qd), m] + [R.fmt(v[w]) for w in IOMMU_JOBS] +
+                         [ratio(v["pages"], iops("pages", qd, "pt")),
+                          ratio(v["host"], iops("host", qd, "pt")),
+                          ratio(v["kernel"], v["pages"]), ratio(v["host"], v["io_uring"])])
+    widths = [max(len(t[i]) for t in table) for i in range(len(head))]
+    lines = ["iommu-cost ratios (IOPS; '-': a side did not run):"]
+    for n, t in enumerate(table):
+        lines.append("  " + "  ".join(c.rjust(w) for c, w in zip(t, widths)))
+        if n == 0:
+            lines.append("  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
 HELP = "print the results of a results directory as a table"
 
 
@@ -114,6 +160,9 @@ def _cmd_report(args):
     if not rows:
         print("dmabuf-bench: error: no rows", file=sys.stderr)
         return 2
+    ratios = iommu_ratios(rows)
     rows = table_rows(rows, args.all)
     print(render_markdown(rows) if args.markdown else render_text(rows))
+    if ratios:
+        print(f"```\n{ratios}```" if args.markdown else ratios)
     return 0

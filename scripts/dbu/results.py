@@ -27,12 +27,17 @@ LABELS = ["run_id", "scenario", "job", "source", "attach", "iommu", "device",
           "exporter", "uapi_probe", "engine", "rw", "bs", "iodepth", "target",
           "target_driver", "cpu_view", "placement", "platform", "host", "kernel",
           "engine_version", "fio_version", "status", "reason"]
-LABEL_CHECK = ("source", "attach", "iommu", "device")
+LABEL_CHECK = ("source", "attach", "iommu", "device", "platform")
+# Deterministic rig runs (QEMU icount): guest time counts guest instructions.
+ICOUNT = "vm-icount"
 
 # (key, header, unit, direction): +1 bigger is better, -1 smaller is better,
 # 0 informational.
 METRICS = [
     ("iops", "IOPS", "IOPS", +1),
+    # Job time per I/O: in the deterministic rig, guest instructions per I/O
+    # (docs/deterministic.md); elsewhere 1/IOPS in ns.
+    ("ns_per_io", "ns/IO", "ns", -1),
     ("bw_mib", "BW MiB/s", "MiB/s", +1),
     ("clat_mean_us", "clat mean us", "us", -1),
     ("clat_p50_us", "p50 us", "us", -1),
@@ -137,6 +142,7 @@ def metrics_from_fio(job):
     ns = 1000.0
     m.update({
         "iops": iops,
+        "ns_per_io": runtime_s * 1e9 / ios if runtime_s else None,
         "bw_mib": bw / (1 << 20),
         "clat_mean_us": (_num(clat.get("mean")) or 0.0) / ns,
         "clat_p50_us": (_pct(clat, 50.0) or 0.0) / ns,
@@ -297,7 +303,7 @@ def aggregate(rows):
         for m in METRIC_KEYS:
             vals = [r[m] for r in good if r.get(m) is not None]
             merged[m] = sum(vals) / len(vals) if vals else None
-            if len(vals) > 1 and m in ("iops", "bw_mib"):
+            if len(vals) > 1 and m in ("iops", "bw_mib", "ns_per_io"):
                 mean = merged[m]
                 sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
                 merged[m + "_sd_pct"] = 100.0 * sd / mean if mean else None

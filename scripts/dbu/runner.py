@@ -4,7 +4,9 @@ On a target (`--target DEV`, a real device or a file) the run happens here:
 the IOMMU mode is read from the target's IOMMU group and recorded; a requested
 `--iommu` other than that mode is refused (it is a boot setting). With `--vm`
 the rig boots once per requested IOMMU mode and runs this same command inside
-the guest against its emulated NVMe (/dev/nvme0n1).
+the guest against its emulated NVMe (/dev/nvme0n1, or the guest device
+--target names), by default in deterministic mode (QEMU icount, rows labelled
+platform=vm-icount; --no-deterministic: vm-tcg).
 
 Each job file section is one fio invocation (`--section=NAME`), so every job
 has its own fio JSON and stderr; a file whose header says
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 
 from . import results as R
+from .vm import add_deterministic as vm_add_deterministic
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
@@ -331,6 +334,10 @@ def run_fio(args, jobfile, section, out_json, stderr_path, timeout):
 
 def run_local(args):
     scenario, files = scenario_files(args.scenario)
+    if args.engine_dir and not (Path(args.engine_dir) / "dmabuf_uring").exists():
+        raise RunError(f"--engine-dir {args.engine_dir}: no engine there "
+                       "(dmabuf_uring, the file fio dlopens); refusing to fall "
+                       "back to another one")
     target = args.target
     tinfo = target_info(target) if not args.client else \
         {"path": target, "kind": "remote", "iommu_domain": "", "size": 0}
@@ -494,22 +501,27 @@ def run_vm(args):
         inner = ["/usr/bin/python3", str(REPO / "scripts" / "dmabuf-bench"), "run",
                  args.scenario if not Path(args.scenario).exists()
                  else str(Path(args.scenario).resolve()),
-                 "--target", VM_TARGET, "--iommu", mode, "--out", str(out),
-                 "--runtime", str(args.runtime), "--platform", "vm-tcg"]
+                 "--target", args.target or VM_TARGET, "--iommu", mode,
+                 "--out", str(out), "--runtime", str(args.runtime),
+                 "--platform", args.platform]
         for s in args.set:
             inner += ["--set", s]
         for j in args.job:
             inner += ["--job", j]
+        rw = [str(out)]
         if args.engine_dir:
+            # Shared with the guest: /tmp there is the guest's own tmpfs.
             inner += ["--engine-dir", str(Path(args.engine_dir).resolve())]
+            rw.append(str(Path(args.engine_dir).resolve()))
         if args.job_timeout:
             inner += ["--job-timeout", str(args.job_timeout)]
-        progress(f"VM run: scenario {args.scenario}, iommu={mode}")
+        progress(f"VM run: scenario {args.scenario}, iommu={mode}, {args.platform}")
         t0 = time.monotonic()
         try:
             rc, _ = vm.run(inner, iommu=mode, kernel=args.kernel, modules=args.modules,
-                           timeout=args.timeout, rw=[str(out)],
-                           disk_mb=args.disk_mb, stream=True)
+                           timeout=args.timeout, rw=rw,
+                           disk_mb=args.disk_mb, stream=True,
+                           deterministic=args.deterministic)
         except vm.RigError as e:
             raise RunError(f"VM rig: {e}") from e
         progress(f"VM run iommu={mode}: exit {rc} after {time.monotonic() - t0:.1f} s")
@@ -534,7 +546,7 @@ def _record_vm_failure(args, out, mode, rc):
         for name, opts in parse_ini(f.read_text()):
             rows.append(R.make_row({"run_id": run_id, "scenario": scenario,
                                     "job": f"{f.stem}/{name}", "iommu": mode,
-                                    "device": "", "platform": args.platform or "vm-tcg"},
+                                    "device": "", "platform": args.platform},
                                    None, None, rc, [why], opts))
     R.save_rows(out, R.load_rows(out) + rows)
 
@@ -545,6 +557,7 @@ HELP = "run a scenario's jobs, collect fio JSON + engine reports into one result
 EPILOG = """\
 examples:
   dmabuf-bench run iommu-cost --vm --iommu strict,lazy,pt --runtime 2 --out res/
+  dmabuf-bench run iommu-cost --vm --target /dev/nullb0 --out res/  # guest's null_blk
   dmabuf-bench run iommu-cost --target /dev/nvme0n1 --out res/    # records this boot's mode
   dmabuf-bench run p2p --target /dev/nvme0n1 --set GPU_SRC=cuda:0 --out res/
   dmabuf-bench run smoke --target /dev/nvme0n1 --client ip:gpu-box,8765 --out res/
@@ -561,11 +574,12 @@ def add_parser(subparsers):
                               epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", help="smoke | iommu-cost | p2p, a jobs/ folder or a .fio file")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--target", metavar="DEV",
-                       help="device (or existing file) to run on, here")
-    where.add_argument("--vm", action="store_true",
-                       help="run in the QEMU rig (boots once per --iommu mode)")
+    p.add_argument("--target", metavar="DEV",
+                   help="device (or existing file) to run on, here; with --vm "
+                        f"the guest's device (default {VM_TARGET}; also "
+                        "/dev/nullb0, /dev/ram0)")
+    p.add_argument("--vm", action="store_true",
+                   help="run in the QEMU rig (boots once per --iommu mode)")
     p.add_argument("--iommu", default="", metavar="MODES",
                    help="comma list of off,strict,lazy,pt. --vm: boot each (default off); "
                         "--target: the mode this boot must be in (refused otherwise)")
@@ -573,6 +587,7 @@ def add_parser(subparsers):
     p.add_argument("--modules", metavar="DIR", help="--vm: modules root of --kernel")
     p.add_argument("--timeout", type=float, default=1200, metavar="S",
                    help="--vm: bound each boot (default 1200)")
+    vm_add_deterministic(p, default=True)
     p.add_argument("--disk-mb", type=int, default=256, metavar="MB",
                    help="--vm: size of the emulated NVMe (default 256)")
     p.add_argument("--runtime", type=int, default=10, metavar="S",
@@ -612,7 +627,8 @@ def _cmd_run(args):
             progress("no --target given: running in the QEMU rig (--vm)")
             args.vm = True
         if args.vm:
-            args.platform = args.platform or "vm-tcg"
+            from . import vm
+            args.platform = args.platform or vm.PLATFORM[args.deterministic]
             if args.client:
                 raise RunError("--client and --vm do not combine")
             return run_vm(args)

@@ -7,6 +7,12 @@ project's freshly built fio and engine run with the host's exact libraries.
 Devices: /dev/nvme0n1 (emulated NVMe on a fresh sparse image), /dev/nullb0,
 /dev/ram0, /dev/udmabuf, /dev/dma_heap/system, vgem's /dev/dri/card*.
 
+Deterministic mode (deterministic=True, --deterministic): single-threaded TCG
+with `-icount shift=0,sleep=off`, so the guest's clock counts instructions
+(one virtual ns = one guest instruction) and idle time is skipped: a figure
+is the instruction cost of the CPU path, repeatable across boots
+(docs/deterministic.md).
+
 Python API: run(command, ...) -> (exit status, output); ensure_rig().
 CLI: dmabuf-bench vm [options] -- COMMAND...
 """
@@ -58,6 +64,10 @@ BASE_APPEND = "console=ttyS0 panic=-1 quiet udmabuf.size_limit_mb=512"
 # an int3 in about 1 boot in 10. tsc=unstable avoids the flip: 0 in 30 boots.
 # Cost: the guest's clocksource is hpet (a clock read ~6 us instead of ~2 us).
 TCG_APPEND = "tsc=unstable"
+# Deterministic mode: the guest's clock counts its instructions.
+ICOUNT_ACCEL = ["-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off"]
+# What results record as `platform` for a run in each mode.
+PLATFORM = {False: "vm-tcg", True: "vm-icount"}
 MSIZE = 512000
 PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
 PASS_ENV_PREFIXES = ("DBU_", "FIO_")
@@ -87,8 +97,12 @@ def progress(msg):
 def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         modules: str | None = None, timeout: float = 900, append: str = "",
         rw=(), mem_mb: int = 2048, disk_mb: int = 256,
-        stream: bool = True, env: dict | None = None) -> tuple[int, str]:
+        stream: bool = True, env: dict | None = None,
+        deterministic: bool = False) -> tuple[int, str]:
     """Boot the rig, run `command` in the guest; return (exit status, output).
+
+    deterministic: QEMU icount (see the module's doc); always TCG, so
+    DBU_VM_ACCEL=kvm with it is a RigError.
 
     env: variables for the command on top of the rig's own (PATH, HOME,
     LD_LIBRARY_PATH with build/ first, DBU_* and FIO_*); they win.
@@ -116,7 +130,8 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         return EXIT_TIMEOUT, ""
     return _boot(kern, base, list(command), iommu=iommu, append=append,
                  rw=rw, mem_mb=mem_mb, disk_mb=disk_mb, stream=stream,
-                 timeout=timeout, deadline=deadline, env=env or {})
+                 timeout=timeout, deadline=deadline, env=env or {},
+                 deterministic=deterministic)
 
 
 def ensure_rig() -> None:
@@ -434,8 +449,13 @@ def _job_conf(command, cwd, rw_dirs, nonce, extra=None):
 
 # ---------------------------------------------------------------- boot
 
-def _accel():
+def _accel(deterministic=False):
     forced = os.environ.get("DBU_VM_ACCEL", "")
+    if deterministic:
+        if forced == "kvm":
+            raise RigError("DBU_VM_ACCEL=kvm: deterministic mode needs TCG "
+                           "(icount); use --no-deterministic for KVM")
+        return "icount"
     if forced in ("tcg", "kvm"):
         return forced
     if forced:
@@ -470,9 +490,13 @@ def _rw_dirs(rw):
 
 def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel):
     machine = "q35" if iommu == "off" else "q35,kernel-irqchip=split"
-    cpu = ["-accel", "kvm", "-cpu", "host"] if accel == "kvm" else \
-          ["-accel", "tcg,thread=multi", "-cpu", "max"]
-    tcg = TCG_APPEND if accel == "tcg" else ""
+    if accel == "kvm":
+        cpu = ["-accel", "kvm", "-cpu", "host"]
+    elif accel == "icount":
+        cpu = [*ICOUNT_ACCEL, "-cpu", "max"]
+    else:
+        cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    tcg = TCG_APPEND if accel != "kvm" else ""
     cmdline = " ".join(filter(None, (BASE_APPEND, tcg, IOMMU_MODES[iommu], append)))
     argv = [QEMU, "-name", "dmabuf-bench", "-machine", machine, *cpu, "-smp", "2",
             "-m", str(mem_mb), "-nodefaults", "-no-user-config", "-nic", "none",
@@ -522,8 +546,8 @@ class _Output:
 
 
 def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
-          timeout, deadline, env):
-    accel = _accel()
+          timeout, deadline, env, deterministic):
+    accel = _accel(deterministic)
     if not shutil.which(QEMU):
         raise RigError(f"{QEMU} not found; install qemu-system-x86")
     _remove_stale_rundirs()
@@ -653,6 +677,8 @@ Guest devices: /dev/nvme0n1 (fresh sparse image), /dev/nullb0, /dev/ram0,
 Exit status: COMMAND's; 124 on timeout; 125 if the guest reported none.
 Cache and logs: build/vm/ (console of the last run: build/vm/last-console.log).
 DBU_VM_ACCEL=tcg|kvm forces the accelerator (default: kvm only if usable).
+--deterministic: QEMU icount, guest time = guest instructions (always TCG);
+figures repeat across boots within about 0.5 % (docs/deterministic.md).
 
 example: scripts/dmabuf-bench vm --iommu strict -- fio --name=t \\
            --ioengine=dmabuf_uring --filename=/dev/nvme0n1 --direct=1 --size=16m
@@ -679,9 +705,20 @@ def add_parser(subparsers):
                    help="guest memory (default: 2048)")
     p.add_argument("--disk-mb", type=int, default=256, metavar="MB",
                    help="size of the NVMe disk image (default: 256)")
+    add_deterministic(p, default=False)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
                    help="the command to run in the guest")
     p.set_defaults(func=_cmd_vm)
+
+
+def add_deterministic(p, default):
+    """--deterministic / --no-deterministic on a subcommand that boots."""
+    p.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
+                   default=default,
+                   help="QEMU icount: guest time counts guest instructions, "
+                        "so figures repeat across boots (single-threaded "
+                        "TCG, slower); --no-deterministic: multi-threaded "
+                        f"TCG or KVM (default: {'on' if default else 'off'})")
 
 
 def _cmd_vm(args):
@@ -694,7 +731,8 @@ def _cmd_vm(args):
     try:
         rc, _ = run(command, iommu=args.iommu, kernel=args.kernel, modules=args.modules,
                     timeout=args.timeout, append=args.append, rw=args.rw,
-                    mem_mb=args.mem, disk_mb=args.disk_mb, stream=True)
+                    mem_mb=args.mem, disk_mb=args.disk_mb, stream=True,
+                    deterministic=args.deterministic)
     except RigError as e:
         progress(f"error: {e}")
         return 2
