@@ -117,6 +117,7 @@ int dbu_config(struct dbu_ctx *c, const struct dbu_opts *o)
 	c->nr_files = o->nr_files;
 	c->size_max = o->size_max;
 	c->cpu_sync = o->cpu_sync;
+	c->cpu_looks = o->cpu_looks;
 	c->inject_fence = o->inject_fence;
 	c->sync_dir = sync_dir(o);
 	c->ro = o->ro;

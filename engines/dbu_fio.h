@@ -55,7 +55,7 @@ void dbu_fail(struct thread_data *td, struct dbu_ctx *c);
 /* io.c */
 int dbu_io_alloc(struct dbu_data *d, unsigned int depth);
 void dbu_io_free(struct dbu_data *d);
-void dbu_io_start(struct thread_data *td, struct dbu_data *d);
+int dbu_io_start(struct thread_data *td, struct dbu_data *d);
 void dbu_io_update_slow(struct dbu_data *d);
 enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u);
 int fio_dbu_commit(struct thread_data *td);

@@ -111,13 +111,14 @@ static struct fio_option options[] = {
 		DBU_OPT("dmabuf_cpu_sync", "bracket CPU access", FIO_OPT_BOOL,
 			cpu_sync,
 			"Bracket CPU access with DMA_BUF_IOCTL_SYNC so the CPU "
-			"view is coherent for fio (verify, buffer fill): a slot "
+			"view is coherent for fio. Per I/O only when fio looks at "
+			"the bytes (verify; writes it fills or scrambles): a slot "
 			"leaves CPU access when its first I/O goes out and "
 			"returns when the device owns nothing in it (one slot "
-			"per io_u, dmabuf_size_max=bs, brackets every I/O). 0 "
-			"only when fio does not look at the data; then bounce "
-			"brackets each of its copies, the cost a bounce user "
-			"pays"),
+			"per io_u, dmabuf_size_max=bs, brackets every I/O); "
+			"otherwise once a slot, after fio's initial fill. 0: "
+			"never; then bounce brackets each of its copies, the "
+			"cost a bounce user pays"),
 		.def	= "1",
 	},
 	{
@@ -217,6 +218,12 @@ static void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->trim = td_trim(td);
 	p->reads = td_read(td) || td->o.verify != VERIFY_NONE;
 	p->writes = td_write(td);
+	/* verify reads the bytes; writes are filled or scrambled per I/O */
+	p->cpu_looks = td->o.verify != VERIFY_NONE ||
+		       (td_write(td) && (td->o.refill_buffers ||
+					 td->o.scramble_buffers ||
+					 td->o.compress_percentage ||
+					 td->o.dedupe_percentage));
 	p->depth = td->o.iodepth;
 	p->min_bs = td_min_bs(td);
 	p->max_bs = td_max_bs(td);
@@ -404,7 +411,10 @@ static int fio_dbu_post_init(struct thread_data *td)
 			dbu_fail(td, c);
 		return 1;
 	}
-	dbu_io_start(td, d);
+	if (dbu_io_start(td, d)) {
+		dbu_fail(td, c);
+		return 1;
+	}
 	d->started = true;
 	return 0;
 }

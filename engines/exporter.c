@@ -8,6 +8,7 @@
  * io_u i's buffer lies inside exactly one slot.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,29 +247,56 @@ void dbu_area_free(struct dbu_ctx *c)
  * dma-buf whose fence is never signalled (kernel-uapi.md section 5) the
  * ioctl would wait forever; the watchdog's signal makes it return EINTR.
  */
+/*
+ * DMA_BUF_SYNC_START waits for the dma-buf's fences (END never does).
+ * dmabuf_watchdog bounds that wait without a timer: poll() on a dma-buf
+ * says when the fences CPU access in 'dir' waits for are signalled
+ * (POLLIN: writers', POLLOUT: all), so the ioctl then returns at once.
+ */
+static int dbu_fences_wait(struct dbu_ctx *c, struct dbu_slot *s,
+			   unsigned int dir)
+{
+	struct pollfd pfd = {
+		.fd = s->dmabuf_fd,
+		.events = dir & DMA_BUF_SYNC_WRITE ? POLLOUT : POLLIN,
+	};
+	int64_t left_ms = (int64_t)c->watchdog_s * 1000;
+	int64_t end_ns = dbu_now_ns() + left_ms * 1000000;
+	int ret;
+
+	if (!c->watchdog_s)
+		return 0;	/* dmabuf_watchdog=0: unbounded, as asked */
+	for (;;) {
+		ret = poll(&pfd, 1, (int)left_ms);
+		if (ret > 0)
+			return 0;
+		if (ret < 0 && errno != EINTR)
+			return 0;	/* no poll: the ioctl waits unbounded */
+		left_ms = (end_ns - dbu_now_ns()) / 1000000;
+		if (!ret || left_ms <= 0)
+			return -ETIMEDOUT;
+	}
+}
+
 int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 		 unsigned int dir)
 {
 	struct dma_buf_sync sync = {
 		.flags = (start ? DMA_BUF_SYNC_START : DMA_BUF_SYNC_END) | dir,
 	};
-	struct dbu_wd wd;
-	int ret;
+	int ret = 0;
 
 	if (s->dmabuf_fd < 0)
 		return 0;
-	ret = dbu_wd_start(&wd, c->watchdog_s);
+	if (start)
+		ret = dbu_fences_wait(c, s, dir);
+	while (!ret && ioctl(s->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync) < 0) {
+		if (errno != EINTR && errno != EAGAIN)
+			return dbu_error(c, -errno, "DMA_BUF_IOCTL_SYNC",
+				"the exporter refused to bracket CPU access "
+				"(%s)", start ? "start" : "end");
+	}
 	if (ret)
-		return dbu_error(c, ret, "arming the watchdog timer",
-			"a per-thread POSIX timer bounds DMA_BUF_IOCTL_SYNC; "
-			"timer_create/timer_settime failed. Try "
-			"dmabuf_watchdog=0 (unbounded waits)");
-	do {
-		ret = ioctl(s->dmabuf_fd, DMA_BUF_IOCTL_SYNC, &sync);
-	} while (ret < 0 && (errno == EINTR || errno == EAGAIN) &&
-		 !dbu_wd_expired(&wd));
-	dbu_wd_stop(&wd);
-	if (ret < 0 && (errno == EINTR || errno == EAGAIN))
 		return dbu_error(c, -ETIMEDOUT, "DMA_BUF_IOCTL_SYNC",
 			"DMA_BUF_IOCTL_SYNC (%s) on slot %u did not return "
 			"within %u s (dmabuf_watchdog=%u): the dma-buf holds a "
@@ -279,10 +307,6 @@ int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 			"CPU does not look at the data, or dmabuf_attach=pages",
 			start ? "start" : "end", (unsigned int)(s - c->slots),
 			c->watchdog_s, c->watchdog_s);
-	if (ret < 0)
-		return dbu_error(c, -errno, "DMA_BUF_IOCTL_SYNC",
-			"the exporter refused to bracket CPU access (%s)",
-			start ? "start" : "end");
 	s->cpu_access = start;
 	c->cpu_syncs++;
 	return 0;

@@ -46,27 +46,48 @@ void dbu_io_free(struct dbu_data *d)
 /*
  * After attach: how this job's I/O treats the slots, and where each io_u's
  * buffer is (it never moves, so no request works it out again).
+ *
+ * dmabuf_cpu_sync brackets CPU access per I/O only when fio looks at the
+ * bytes (verify, buffers filled or scrambled per write); otherwise the
+ * CPU's one access, fio's initial fill, ends here, once a slot.
  */
-void dbu_io_start(struct thread_data *td, struct dbu_data *d)
+int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 {
 	struct dbu_ctx *c = &d->c;
 	struct io_u *io_u;
 	unsigned int i;
+	int ret;
 
+	d->unmeasured = 0;
 	io_u_qiter(&td->io_u_all, io_u, i) {
 		struct dbu_ioinfo *io = &d->io[io_u->index];
+		struct dbu_slot *s = dbu_slot_of(c, io_u->buf, &io->base);
 
-		io->slot = dbu_slot_of(c, io_u->buf, &io->base) - c->slots;
+		io->slot = s - c->slots;
 		io->buf = c->reg_per_buf ? io_u->index : io->slot;
+		if (s->first_io == -1 && s->first_io_ns < 0) {	/* in use */
+			s->first_io = -2;
+			d->unmeasured++;
+		}
 	}
 	d->bounce = c->att == &dbu_attach_bounce;
 	d->io_sync = c->cpu_sync && !d->bounce && c->nr_slots &&
 		     c->slots[0].dmabuf_fd >= 0;
-	d->unmeasured = c->nr_slots;
+	if (d->io_sync && !c->cpu_looks) {
+		d->io_sync = false;
+		for (i = 0; i < c->nr_slots; i++) {
+			if (!c->slots[i].cpu_access)
+				continue;
+			ret = dbu_cpu_sync(c, &c->slots[i], false, c->sync_dir);
+			if (ret)
+				return ret;
+		}
+	}
 	dbu_io_update_slow(d);
 	d->sqe_flags = c->ro.registerfiles ? IOSQE_FIXED_FILE : 0;
 	d->rw_flags = c->ro.nowait ? RWF_NOWAIT : 0;
 	c->prog.at_ns = dbu_now_ns();
+	return 0;
 }
 
 /* Does a completion need more than handing the io_u to fio? */
@@ -107,7 +128,7 @@ static void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
 static void dbu_first_out(struct dbu_data *d, struct dbu_slot *s,
 			  struct io_u *io_u)
 {
-	if (s->first_io < 0 && s->first_io_ns < 0) {
+	if (s->first_io == -2) {
 		s->first_io = io_u->index;
 		s->first_submit_ns = dbu_now_ns();
 	}

@@ -38,7 +38,8 @@ struct dbu_slot {
 	void *priv;		/* exporter's own state */
 	int64_t first_submit_ns;	/* when its first I/O went out, 0: not yet */
 	int64_t first_io_ns;	/* latency of the slot's first I/O, -1: none */
-	int first_io;		/* io_u index of that first I/O, -1: none */
+	int first_io;		/* io_u index of that first I/O, -1: none,
+				 * -2: awaited (the data path times it) */
 	unsigned int inflight;	/* I/Os the device owns in this slot */
 	bool cpu_access;	/* between DMA_BUF_SYNC_START and _END */
 };
@@ -118,6 +119,7 @@ struct dbu_opts {
 	bool trim;		/* rw= has trims */
 	bool reads;		/* the CPU reads what the device read: rw, verify */
 	bool writes;		/* the CPU fills what the device writes */
+	bool cpu_looks;		/* fio reads or fills the bytes per I/O */
 	unsigned int depth;
 	size_t min_bs, max_bs;
 	unsigned int nr_files;
@@ -140,6 +142,7 @@ struct dbu_ctx {
 	unsigned int eagain_max;
 	unsigned int watchdog_s;
 	bool cpu_sync;
+	bool cpu_looks;			/* fio reads or fills the bytes per I/O */
 	bool inject_fence;		/* testing: exp_drm.c */
 	unsigned int sync_dir;		/* DMA_BUF_SYNC_{READ,WRITE,RW} */
 	bool direct;

@@ -10,7 +10,9 @@ One boot runs every case (OUT/<case>.{json,err,rc,jsonl}):
               diagnostic (vgem would signal the fence only after 10 s)
   bracket_*   CPU access is a per-slot state: exact DMA_BUF_IOCTL_SYNC counts
               at QD 1, fewer and counted unbracketed completions at QD 32 in
-              one slot, none unbracketed with one slot per io_u
+              one slot, none unbracketed with one slot per io_u; when fio
+              does not look at the bytes (no verify, nothing filled per
+              write), one END a slot before the first I/O and no more
   bounce_*    bounce with dmabuf_cpu_sync=0 (fio does not look, the p2p
               jobs) brackets each copy: two SYNCs per copy; with the
               default the views stay in CPU access for fio and the copies
@@ -52,6 +54,14 @@ def cases(out):
                           "--rw=randwrite", "--bs=4k", "--size=4m",
                           "--iodepth=32", "--dmabuf_size_max=4k",
                           "--verify=crc32c"],
+        "bracket_none": ["--name=bracket_none", "--filename=/dev/nullb0",
+                         "--dmabuf_src=udmabuf", "--dmabuf_attach=pages",
+                         "--rw=randread", "--bs=4k", "--size=1m",
+                         "--iodepth=4"],
+        "bracket_none_w": ["--name=bracket_none_w", "--filename=/dev/nullb0",
+                           "--dmabuf_src=udmabuf", "--dmabuf_attach=pages",
+                           "--rw=randwrite", "--bs=4k", "--size=1m",
+                           "--iodepth=4", "--scramble_buffers=0"],
         "bounce_heap": ["--name=bounce_heap", "--filename=/dev/nvme0n1",
                         "--dmabuf_src=heap", "--dmabuf_attach=bounce",
                         "--rw=randwrite", "--bs=8k", "--size=2m",
@@ -150,6 +160,16 @@ def test_one_slot_per_io_u_brackets_every_request(out):
     assert row["ios"] == n and len(row["buffers"]) >= 32
     assert row["cpu_unbracketed"] == 0
     assert row["cpu_syncs"] == 2 * n + 2 * len(row["buffers"])
+
+
+@pytest.mark.parametrize("name", ["bracket_none", "bracket_none_w"])
+def test_no_bracket_per_io_when_fio_does_not_look(out, name):
+    # No verify, nothing filled per write: START at allocation, END once
+    # before the first I/O; the device keeps the slot from then on.
+    rc, err, row = result(out, name)
+    assert rc == 0, err
+    assert row["ios"] == ios(out, name) == 256 and len(row["buffers"]) == 1
+    assert row["cpu_syncs"] == 2 and row["cpu_unbracketed"] == 0
 
 
 @pytest.mark.parametrize("name", ["bounce_heap", "bounce_drm"])
