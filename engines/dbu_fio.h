@@ -31,6 +31,8 @@ struct dbu_data {
 	unsigned int async_cnt;
 	unsigned char sqe_flags;	/* IOSQE_FIXED_FILE with registerfiles */
 	int rw_flags;			/* RWF_NOWAIT with nowait */
+	bool stamp;			/* fio wants issue times */
+	unsigned int reissues;		/* of d->sq, reissues not yet taken */
 	unsigned int spins;		/* reaps that could not block */
 	bool bounce;
 	bool io_sync;			/* DMA_BUF_IOCTL_SYNC around the device */

@@ -86,6 +86,7 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 	dbu_io_update_slow(d);
 	d->sqe_flags = c->ro.registerfiles ? IOSQE_FIXED_FILE : 0;
 	d->rw_flags = c->ro.nowait ? RWF_NOWAIT : 0;
+	d->stamp = fio_fill_issue_time(td);
 	c->prog.at_ns = dbu_now_ns();
 	return 0;
 }
@@ -97,8 +98,11 @@ void dbu_io_update_slow(struct dbu_data *d)
 		  d->inject_eagain || d->inject_short;
 }
 
-static void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
-			 struct io_uring_sqe *sqe)
+#define dbu_inline	inline __attribute__((always_inline))
+#define dbu_cold	__attribute__((noinline, cold))
+
+static dbu_inline void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
+				    struct io_uring_sqe *sqe)
 {
 	struct dbu_ctx *c = &d->c;
 	struct fio_file *f = io_u->file;
@@ -186,15 +190,14 @@ static inline void dbu_test_slowdown(void)
 #endif
 }
 
-enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
+/* Queue when the ring is dead, the job slow, no SQE free, or no read/write. */
+static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
+						 struct dbu_data *d,
+						 struct io_u *io_u,
+						 struct dbu_ioinfo *io)
 {
-	struct dbu_data *d = td->io_ops_data;
-	struct dbu_ioinfo *io = &d->io[io_u->index];
 	struct io_uring_sqe *sqe;
 	int ret;
-
-	fio_ro_check(td, io_u);
-	dbu_test_slowdown();
 
 	if (d->dead) {		/* no SQE: getevents fails it */
 		io->eagain = 0;
@@ -227,28 +230,51 @@ enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
 	return FIO_Q_QUEUED;
 }
 
+enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
+{
+	struct dbu_data *d = td->io_ops_data;
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+	struct io_uring_sqe *sqe;
+
+	fio_ro_check(td, io_u);
+	dbu_test_slowdown();
+
+	if (d->slow || d->dead || !ddir_rw(io_u->ddir) ||
+	    !(sqe = io_uring_get_sqe(&d->c.ring)))
+		return dbu_queue_slow(td, d, io_u, io);
+	io->off = io->base + (size_t)((char *)io_u->xfer_buf -
+				      (char *)io_u->buf);
+	dbu_sqe_fill(d, io_u, sqe);
+	io->eagain = 0;
+	d->sq[d->nr_sq++] = io_u;
+	d->queued++;
+	return FIO_Q_QUEUED;
+}
+
 /* The kernel took the first n SQEs: fresh ones are in flight now. */
-static void dbu_consumed(struct thread_data *td, struct dbu_data *d,
-			 unsigned int n)
+static dbu_inline void dbu_consumed(struct thread_data *td,
+				    struct dbu_data *d, unsigned int n)
 {
 	struct timespec now;
-	unsigned int i, fresh = 0;
-	bool stamp = fio_fill_issue_time(td);
+	unsigned int i, fresh = n;
+	bool reissues = d->reissues;
 
-	if (stamp)
+	if (d->stamp)
 		fio_gettime(&now, NULL);
 	for (i = 0; i < n; i++) {
 		struct io_u *io_u = d->sq[i];
 
-		if (d->io[io_u->index].eagain)
-			continue;	/* a reissue: in flight all along */
-		fresh++;
-		if (stamp) {
+		if (reissues && d->io[io_u->index].eagain) {
+			fresh--;	/* a reissue: in flight all along */
+			d->reissues--;
+			continue;
+		}
+		if (d->stamp) {
 			memcpy(&io_u->issue_time, &now, sizeof(now));
 			io_u_queued(td, io_u);
 		}
 	}
-	if (stamp && fresh && td->o.read_iolog_file)
+	if (d->stamp && fresh && td->o.read_iolog_file)
 		memcpy(&td->last_issue, &now, sizeof(now));
 	if (fresh)
 		io_u_mark_submit(td, fresh);
@@ -282,7 +308,7 @@ static int dbu_enter(struct io_uring *ring)
  * refusal for good fails the job, and what the ring did not take comes
  * back to fio failed (dbu_fail_unsent).
  */
-static void dbu_submit(struct thread_data *td, struct dbu_data *d)
+static dbu_inline void dbu_submit(struct thread_data *td, struct dbu_data *d)
 {
 	int ret;
 
@@ -329,8 +355,10 @@ static void dbu_fail_unsent(struct dbu_data *d, unsigned int max)
 		struct io_u *io_u = d->sq[--d->nr_sq];
 
 		io_u->error = d->dead;
-		if (d->io[io_u->index].eagain)
+		if (d->io[io_u->index].eagain) {
 			d->c.prog.inflight--;	/* a reissue was in flight */
+			d->reissues--;
+		}
 		d->io[io_u->index].eagain = 0;
 		d->events[d->nr_events++] = io_u;
 	}
@@ -436,6 +464,7 @@ static int dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 	if (!sqe)
 		return -EBUSY;
 	d->io[io_u->index].eagain++;
+	d->reissues++;
 	d->c.eagain_reissues++;
 	dbu_sqe_fill(d, io_u, sqe);
 	d->sq[d->nr_sq++] = io_u;	/* dbu_submit() sends it */
@@ -443,7 +472,7 @@ static int dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 }
 
 /* One completion that is not a plain full one, or a job's slow path. */
-static bool __attribute__((noinline)) dbu_reap_slow(struct dbu_data *d, struct io_u *io_u, int res,
+static dbu_cold bool dbu_reap_slow(struct dbu_data *d, struct io_u *io_u, int res,
 			  unsigned int *reissued)
 {
 	int why = 0;
@@ -465,25 +494,28 @@ static bool __attribute__((noinline)) dbu_reap_slow(struct dbu_data *d, struct i
  * reaped request reaches fio, a failed one with its error: fio waits for
  * each one it handed over, even when the job is failing.
  */
-static unsigned int dbu_reap(struct thread_data *td, struct dbu_data *d,
-			     unsigned int max)
+static dbu_inline unsigned int dbu_reap(struct thread_data *td,
+					struct dbu_data *d, unsigned int max)
 {
-	struct io_uring *ring = &d->c.ring;
-	struct io_uring_cqe *cqe;
-	unsigned int head, seen = 0, reissued = 0;
+	struct io_uring_cq *cq = &d->c.ring.cq;
+	unsigned int head = *cq->khead, mask = cq->ring_mask;
+	unsigned int tail = io_uring_smp_load_acquire(cq->ktail);
+	unsigned int nr = d->nr_events, seen = 0, reissued = 0;
+	bool slow = d->slow;
 
-	io_uring_for_each_cqe(ring, head, cqe) {
+	for (; head != tail && nr < max; head++, seen++) {
+		struct io_uring_cqe *cqe = &cq->cqes[head & mask];
 		struct io_u *io_u = io_uring_cqe_get_data(cqe);
 
-		if (d->nr_events == max)
-			break;
-		seen++;
-		if ((d->slow || cqe->res != (int)io_u->xfer_buflen) &&
+		if ((slow || cqe->res != (int)io_u->xfer_buflen) &&
 		    !dbu_reap_slow(d, io_u, cqe->res, &reissued))
 			continue;
-		d->events[d->nr_events++] = io_u;
+		d->events[nr++] = io_u;
 	}
-	io_uring_cq_advance(ring, seen);
+	if (!seen)
+		return 0;
+	d->nr_events = nr;
+	io_uring_smp_store_release(cq->khead, head);
 	d->c.prog.reaped += seen;
 	d->c.prog.inflight -= seen - reissued;
 	d->c.ios += seen - reissued;
@@ -521,9 +553,9 @@ static int dbu_poll(struct dbu_data *d)
 }
 
 /* Not enough was there: reap, wait, reissue until 'min' are in. */
-static int __attribute__((noinline))
-dbu_getevents_wait(struct thread_data *td, struct dbu_data *d,
-		   unsigned int min, unsigned int max)
+static dbu_cold int dbu_getevents_wait(struct thread_data *td,
+				       struct dbu_data *d, unsigned int min,
+				       unsigned int max)
 {
 	struct dbu_ctx *c = &d->c;
 	unsigned int actual_min = td->o.iodepth_batch_complete_min ? min : 0;
