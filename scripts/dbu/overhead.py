@@ -304,23 +304,25 @@ T_FAILED = re.compile(r"^(io: unexpected ret|Your filesystem/driver/kernel doesn
 
 
 def parse_t_io_uring(text, ramp):
-    """Per-second IOPS of a t/io_uring run and the steady ones (the first
-    'ramp' lines dropped, and always the first: thread start, registration).
-    ValueError when it failed or stopped early."""
+    """Per-second IOPS of a t/io_uring run and the steady ones: the first
+    ramp + 1 lines dropped (the first holds thread start and registration,
+    the second still runs high at QD 1). ValueError when it failed or
+    stopped early."""
     per_sec = [float(v) * T_UNIT[u] for v, u in T_LINE.findall(text)]
     if T_FAILED.search(text) or "Exiting on timeout" not in text or not per_sec:
         raise ValueError("t/io_uring failed or stopped before its runtime")
-    return per_sec, per_sec[max(ramp, 1):] or per_sec
+    return per_sec, per_sec[ramp + 1:] or per_sec
 
 
 def run_t_io_uring(args, tbin, qd, direct, workdir, tag):
     batch = min(qd, 32)
-    # -rN prints N-1 lines (the last second ends the run unprinted).
+    # -rN prints N-1 lines (the last second ends the run unprinted); the
+    # first ramp + 1 of them are dropped.
     cmd = [tbin, f"-d{qd}", f"-s{batch}", f"-c{batch}",
            f"-b{parse_size(args.bs)}", f"-p{int(args.hipri)}", "-B1",
            f"-F{0 if args.no_registerfiles else 1}", f"-O{int(direct)}",
            "-n1", f"-R{int(args.rw == 'randread')}",
-           f"-r{args.runtime + max(args.ramp, 1) + 1}", args.target]
+           f"-r{args.runtime + args.ramp + 2}", args.target]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
