@@ -64,10 +64,14 @@ BASE_APPEND = "console=ttyS0 panic=-1 quiet udmabuf.size_limit_mb=512"
 # an int3 in about 1 boot in 10. tsc=unstable avoids the flip: 0 in 30 boots.
 # Cost: the guest's clocksource is hpet (a clock read ~6 us instead of ~2 us).
 TCG_APPEND = "tsc=unstable"
-# Deterministic mode: the guest's clock counts its instructions.
-ICOUNT_ACCEL = ["-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off"]
+# Deterministic mode: the guest's clock counts its instructions. With
+# sleep=off idle time is skipped: right for a CPU that never waits for the
+# host (null_blk). A guest waiting for the emulated NVMe, which completes in
+# host time, would jump to its next timer at every wait; "sleep" keeps the
+# instruction clock but lets waits take host time (not deterministic).
+ICOUNT = {True: "shift=0,sleep=off", "sleep": "shift=0,sleep=on"}
 # What results record as `platform` for a run in each mode.
-PLATFORM = {False: "vm-tcg", True: "vm-icount"}
+PLATFORM = {False: "vm-tcg", True: "vm-icount", "sleep": "vm-icount-waits"}
 MSIZE = 512000
 PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
 PASS_ENV_PREFIXES = ("DBU_", "FIO_")
@@ -101,8 +105,9 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         deterministic: bool = False) -> tuple[int, str]:
     """Boot the rig, run `command` in the guest; return (exit status, output).
 
-    deterministic: QEMU icount (see the module's doc); always TCG, so
-    DBU_VM_ACCEL=kvm with it is a RigError.
+    deterministic: QEMU icount (see the module's doc), or "sleep": icount
+    whose idle waits take host time (for the emulated NVMe); always TCG,
+    so DBU_VM_ACCEL=kvm with it is a RigError.
 
     env: variables for the command on top of the rig's own (PATH, HOME,
     LD_LIBRARY_PATH with build/ first, DBU_* and FIO_*); they win.
@@ -455,7 +460,7 @@ def _accel(deterministic=False):
         if forced == "kvm":
             raise RigError("DBU_VM_ACCEL=kvm: deterministic mode needs TCG "
                            "(icount); use --no-deterministic for KVM")
-        return "icount"
+        return "icount-sleep" if deterministic == "sleep" else "icount"
     if forced in ("tcg", "kvm"):
         return forced
     if forced:
@@ -492,8 +497,9 @@ def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel):
     machine = "q35" if iommu == "off" else "q35,kernel-irqchip=split"
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
-    elif accel == "icount":
-        cpu = [*ICOUNT_ACCEL, "-cpu", "max"]
+    elif accel.startswith("icount"):
+        cpu = ["-accel", "tcg,thread=single", "-icount",
+               ICOUNT["sleep" if accel == "icount-sleep" else True], "-cpu", "max"]
     else:
         cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
     tcg = TCG_APPEND if accel != "kvm" else ""
