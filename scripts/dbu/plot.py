@@ -38,7 +38,9 @@ def _labels_line(rows):
     plat = _uniq(rows, 'platform')
     if "vm-tcg" in plat:
         plat += " (QEMU TCG: functional only, +-25 % noise)"
-    if "vm-icount" in plat:
+    if "vm-icount-waits" in plat:
+        plat += " (QEMU icount; waits for the NVMe in host time)"
+    elif "vm-icount" in plat:
         plat += " (QEMU icount: guest time = guest instructions)"
     return (f"device {_uniq(rows, 'device')} | kernel {_uniq(rows, 'kernel')} | "
             f"{plat} | engine {_uniq(rows, 'engine_version')}")
