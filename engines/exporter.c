@@ -242,16 +242,12 @@ void dbu_area_free(struct dbu_ctx *c)
 }
 
 /*
- * Bracket CPU access; 'dir' is DMA_BUF_SYNC_READ, _WRITE or _RW: what the
- * CPU does with the memory in between.  Bounded by dmabuf_watchdog: on a
- * dma-buf whose fence is never signalled (kernel-uapi.md section 5) the
- * ioctl would wait forever; the watchdog's signal makes it return EINTR.
- */
-/*
- * DMA_BUF_SYNC_START waits for the dma-buf's fences (END never does).
- * dmabuf_watchdog bounds that wait without a timer: poll() on a dma-buf
- * says when the fences CPU access in 'dir' waits for are signalled
- * (POLLIN: writers', POLLOUT: all), so the ioctl then returns at once.
+ * DMA_BUF_SYNC_START waits for the dma-buf's fences (END never does); on
+ * a dma-buf whose fence is never signalled (kernel-uapi.md section 5) it
+ * would wait forever.  dmabuf_watchdog bounds that wait without a timer:
+ * poll() on a dma-buf says when the fences CPU access in 'dir' waits for
+ * are signalled (POLLIN: writers', POLLOUT: all), so the ioctl then
+ * returns at once.
  */
 static int dbu_fences_wait(struct dbu_ctx *c, struct dbu_slot *s,
 			   unsigned int dir)
@@ -278,6 +274,10 @@ static int dbu_fences_wait(struct dbu_ctx *c, struct dbu_slot *s,
 	}
 }
 
+/*
+ * Bracket CPU access; 'dir' is DMA_BUF_SYNC_READ, _WRITE or _RW: what the
+ * CPU does with the memory in between.
+ */
 int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 		 unsigned int dir)
 {

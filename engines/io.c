@@ -190,6 +190,24 @@ static inline void dbu_test_slowdown(void)
 #endif
 }
 
+/* xfer_buf's offset in its slot: fio moves it on within io_u->buf. */
+static dbu_inline void dbu_io_off(struct io_u *io_u, struct dbu_ioinfo *io)
+{
+	io->off = io->base + (size_t)((char *)io_u->xfer_buf -
+				      (char *)io_u->buf);
+}
+
+/* io_u is behind the newest SQE (or waits for getevents, ring dead). */
+static dbu_inline enum fio_q_status dbu_queued(struct dbu_data *d,
+					       struct io_u *io_u,
+					       struct dbu_ioinfo *io)
+{
+	io->eagain = 0;
+	d->sq[d->nr_sq++] = io_u;
+	d->queued++;
+	return FIO_Q_QUEUED;
+}
+
 /* Queue when the ring is dead, the job slow, no SQE free, or no read/write. */
 static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
 						 struct dbu_data *d,
@@ -199,15 +217,10 @@ static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	if (d->dead) {		/* no SQE: getevents fails it */
-		io->eagain = 0;
-		d->sq[d->nr_sq++] = io_u;
-		d->queued++;
-		return FIO_Q_QUEUED;
-	}
+	if (d->dead)		/* no SQE: getevents fails it */
+		return dbu_queued(d, io_u, io);
 	if (ddir_rw(io_u->ddir)) {
-		io->off = io->base + (size_t)((char *)io_u->xfer_buf -
-					      (char *)io_u->buf);
+		dbu_io_off(io_u, io);
 		if (d->slow && (ret = dbu_to_device(d, io_u, io))) {
 			dbu_fail(td, &d->c);
 			io_u->error = -ret;
@@ -224,10 +237,7 @@ static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
 		return FIO_Q_BUSY;
 	}
 	dbu_sqe_fill(d, io_u, sqe);
-	io->eagain = 0;
-	d->sq[d->nr_sq++] = io_u;
-	d->queued++;
-	return FIO_Q_QUEUED;
+	return dbu_queued(d, io_u, io);
 }
 
 enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
@@ -242,13 +252,9 @@ enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
 	if (d->slow || d->dead || !ddir_rw(io_u->ddir) ||
 	    !(sqe = io_uring_get_sqe(&d->c.ring)))
 		return dbu_queue_slow(td, d, io_u, io);
-	io->off = io->base + (size_t)((char *)io_u->xfer_buf -
-				      (char *)io_u->buf);
+	dbu_io_off(io_u, io);
 	dbu_sqe_fill(d, io_u, sqe);
-	io->eagain = 0;
-	d->sq[d->nr_sq++] = io_u;
-	d->queued++;
-	return FIO_Q_QUEUED;
+	return dbu_queued(d, io_u, io);
 }
 
 /* The kernel took the first n SQEs: fresh ones are in flight now. */

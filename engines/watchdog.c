@@ -4,8 +4,9 @@
  *
  * Posted versions of the io_uring dma-buf series can leave a dma-buf with
  * a fence that is never signalled (kernel-uapi.md section 5): after that,
- * DMA_BUF_IOCTL_SYNC and unregistration wait without end.  Those waits are
- * interruptible, so each is bounded by a per-thread POSIX timer that
+ * unregistration waits without end (DMA_BUF_IOCTL_SYNC too, which
+ * exporter.c bounds with poll()), and so can an IOPOLL ring's wait.  Those
+ * waits are interruptible, so each is bounded by a per-thread POSIX timer that
  * sends a real-time signal to this thread alone (SIGEV_THREAD_ID).  The
  * handler does nothing and is installed without SA_RESTART: the blocked
  * call returns EINTR, the caller sees the deadline has passed and reports

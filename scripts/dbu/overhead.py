@@ -567,12 +567,9 @@ def _run_vm(args):
             rw.append(path if opt == "keep" else str(Path(path).parent))
     if not args.no_t_io_uring:
         ensure_t_io_uring(args)
-    if args.deterministic and (args.target or VM_DEFAULT_TARGET) not in (
-            "/dev/nullb0", "/dev/ram0"):
-        log(f"{args.target} completes in host time: instructions are counted, "
-            f"waits take host time ({vm.PLATFORM['sleep']}, not repeatable)")
-        args.deterministic = "sleep"
-        inner[inner.index("--platform") + 1] = vm.PLATFORM["sleep"]
+    args.deterministic = vm.icount_mode(args.deterministic,
+                                        args.target or VM_DEFAULT_TARGET)
+    inner[inner.index("--platform") + 1] = vm.PLATFORM[args.deterministic]
     log(f"booting the rig ({vm.PLATFORM[args.deterministic]}, iommu={args.iommu})")
     try:
         rc, _ = vm.run(inner, iommu=args.iommu, timeout=args.timeout, rw=rw,

@@ -48,10 +48,6 @@ from .vm import add_deterministic as vm_add_deterministic
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
 VM_TARGET = "/dev/nvme0n1"
-# Guest devices that complete on the CPU, never waiting for the host: the
-# deterministic rig's figures repeat on these. On the emulated NVMe the
-# waits take host time (vm.PLATFORM["sleep"]).
-CPU_TARGETS = ("/dev/nullb0", "/dev/ram0")
 IOMMU_CHOICES = ("off", "strict", "lazy", "pt")
 DOMAIN_OF_MODE = {"off": "none", "strict": "DMA", "lazy": "DMA-FQ", "pt": "identity"}
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -636,12 +632,8 @@ def _cmd_run(args):
             args.vm = True
         if args.vm:
             from . import vm
-            if args.deterministic and (args.target or VM_TARGET) not in CPU_TARGETS:
-                progress(f"{args.target or VM_TARGET} completes in host time: the "
-                         "guest counts instructions but waits in host time "
-                         f"({vm.PLATFORM['sleep']}; repeatable figures need "
-                         f"--target {CPU_TARGETS[0]})")
-                args.deterministic = "sleep"
+            args.deterministic = vm.icount_mode(args.deterministic,
+                                                args.target or VM_TARGET)
             args.platform = args.platform or vm.PLATFORM[args.deterministic]
             if args.client:
                 raise RunError("--client and --vm do not combine")

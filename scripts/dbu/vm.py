@@ -72,6 +72,20 @@ TCG_APPEND = "tsc=unstable"
 ICOUNT = {True: "shift=0,sleep=off", "sleep": "shift=0,sleep=on"}
 # What results record as `platform` for a run in each mode.
 PLATFORM = {False: "vm-tcg", True: "vm-icount", "sleep": "vm-icount-waits"}
+# Guest devices that complete on the CPU, never waiting for the host.
+CPU_TARGETS = ("/dev/nullb0", "/dev/ram0")
+
+
+def icount_mode(deterministic, target):
+    """The `deterministic` argument of run() for a benchmark on a guest
+    device: icount stays deterministic only on a device of CPU_TARGETS."""
+    if deterministic and target not in CPU_TARGETS:
+        progress(f"{target} completes in host time: the guest counts "
+                 f"instructions but waits in host time ({PLATFORM['sleep']}, "
+                 f"not repeatable; repeatable figures need --target "
+                 f"{CPU_TARGETS[0]})")
+        return "sleep"
+    return deterministic
 MSIZE = 512000
 PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
 PASS_ENV_PREFIXES = ("DBU_", "FIO_")
