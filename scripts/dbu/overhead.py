@@ -137,7 +137,7 @@ def add_arguments(p):
                    help="--vm: bound the boot (default 1800)")
     p.add_argument("--platform", default="", help=argparse.SUPPRESS)
     from .vm import add_deterministic
-    add_deterministic(p, default=True)
+    add_deterministic(p, default=None)
 
 
 def add_parser(subparsers):
@@ -443,6 +443,10 @@ def print_report(args, meta, results, out=sys.stdout):
 # ---------------------------------------------------------------- main
 
 def run(args):
+    if args.vm:
+        from . import vm
+        args.deterministic = vm.icount_mode(args.deterministic,
+                                            args.target or VM_DEFAULT_TARGET)
     det_vm = args.vm and args.deterministic
     if args.runtime is None:
         args.runtime = 2 if args.vm else 10
@@ -567,9 +571,6 @@ def _run_vm(args):
             rw.append(path if opt == "keep" else str(Path(path).parent))
     if not args.no_t_io_uring:
         ensure_t_io_uring(args)
-    args.deterministic = vm.icount_mode(args.deterministic,
-                                        args.target or VM_DEFAULT_TARGET)
-    inner[inner.index("--platform") + 1] = vm.PLATFORM[args.deterministic]
     log(f"booting the rig ({vm.PLATFORM[args.deterministic]}, iommu={args.iommu})")
     try:
         rc, _ = vm.run(inner, iommu=args.iommu, timeout=args.timeout, rw=rw,

@@ -5,8 +5,9 @@ the IOMMU mode is read from the target's IOMMU group and recorded; a requested
 `--iommu` other than that mode is refused (it is a boot setting). With `--vm`
 the rig boots once per requested IOMMU mode and runs this same command inside
 the guest against its emulated NVMe (/dev/nvme0n1, or the guest device
---target names), by default in deterministic mode (QEMU icount, rows labelled
-platform=vm-icount; --no-deterministic: vm-tcg).
+--target names). On /dev/nullb0 or /dev/ram0 the rig is deterministic by
+default (QEMU icount, platform=vm-icount); on the NVMe it is plain TCG
+(vm-tcg), since icount repeats nothing there (docs/deterministic.md).
 
 Each job file section is one fio invocation (`--section=NAME`), so every job
 has its own fio JSON and stderr; a file whose header says
@@ -453,7 +454,7 @@ def add_parser(subparsers):
     p.add_argument("--modules", metavar="DIR", help="--vm: modules root of --kernel")
     p.add_argument("--timeout", type=float, default=1200, metavar="S",
                    help="--vm: bound each boot (default 1200)")
-    vm_add_deterministic(p, default=True)
+    vm_add_deterministic(p, default=None)
     p.add_argument("--disk-mb", type=int, default=256, metavar="MB",
                    help="--vm: size of the emulated NVMe (default 256)")
     p.add_argument("--runtime", type=int, default=10, metavar="S",

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """VM tier of the result pipeline: scenarios run in the QEMU rig (real
 udmabuf, DMA heap, vgem, emulated NVMe, intel-iommu), one boot per IOMMU
-mode (icount, the default of run --vm; on the NVMe its waits take host
-time: vm-icount-waits), then report, compare and plot on those results. These tests check labels, rows and reasons."""
+mode (plain TCG, the default of run --vm on the NVMe), then report,
+compare and plot on those results. These tests check labels, rows and
+reasons."""
 import json
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def test_smoke_every_source_x_attach_is_a_row(smoke_dir):
     by_job = {r["job"]: r for r in rows(out)}
     assert set(by_job) == {f"mixed-verify/{s}-{a}" for s in SOURCES for a in ATTACHES}
     for r in by_job.values():
-        assert r["iommu"] == "off" and r["platform"] == "vm-icount-waits"
+        assert r["iommu"] == "off" and r["platform"] == "vm-tcg"
         assert r["device"] == "nvme0n1:QEMU NVMe Ctrl"
         if r["status"] == "ok":
             assert r["iops"] > 0 and r["ios"] > 0 and not r["reason"]
