@@ -70,9 +70,40 @@ static int check_counts(struct dbu_ctx *c, const struct dbu_opts *o)
 	return ret;
 }
 
+/* io_uring engine options that mean nothing, or too much, here. */
+static int check_uring(struct dbu_ctx *c, const struct dbu_opts *o)
+{
+	if (o->cmd_only[0])
+		return dbu_error(c, -EOPNOTSUPP, o->cmd_only,
+			"that is an option of fio's io_uring_cmd engine (NVMe "
+			"or SCSI passthrough); dmabuf_uring issues READ_FIXED "
+			"and WRITE_FIXED, which do not carry it. Drop it, or use "
+			"ioengine=io_uring_cmd");
+	if (o->md_per_io_size)
+		return dbu_error(c, -EOPNOTSUPP, "md_per_io_size",
+			"md_per_io_size=%u asks for a protection information "
+			"buffer per I/O; dmabuf_uring attaches none. Drop it, "
+			"or use ioengine=io_uring", o->md_per_io_size);
+	if (o->uncached && c->att == &dbu_attach_kernel)
+		return dbu_error(c, -EINVAL, "uncached with dmabuf_attach=kernel",
+			"uncached applies to buffered I/O, and the kernel "
+			"registers a dma-buf only for direct=1. Drop uncached");
+	if (o->uncached && o->direct)
+		return dbu_error(c, -EINVAL, "uncached with direct=1",
+			"uncached applies to buffered I/O only (fio's io_uring "
+			"engine ignores it with direct=1). Drop one of them");
+	return 0;
+}
+
 /* What fio's own options ask that this engine cannot do. */
 static int check_job(struct dbu_ctx *c, const struct dbu_opts *o)
 {
+	if (o->mem_set)
+		return dbu_error(c, -EINVAL, "mem/iomem",
+			"dmabuf_uring allocates the I/O buffers itself, from "
+			"dmabuf_src=%s; fio's mem=/iomem= cannot choose them. "
+			"Drop mem=/iomem= (dmabuf_src=host is anonymous memory)",
+			c->src);
 	if (o->trim)
 		return dbu_error(c, -EOPNOTSUPP, "rw=trim",
 			"dmabuf_uring issues READ_FIXED and WRITE_FIXED only; "
@@ -134,6 +165,8 @@ int dbu_config(struct dbu_ctx *c, const struct dbu_opts *o)
 	ret = dbu_exporter_lookup(c, c->src);
 	if (!ret)
 		ret = dbu_attach_lookup(c, o->attach ? o->attach : "");
+	if (!ret)
+		ret = check_uring(c, o);
 	if (!ret)
 		ret = check_job(c, o);
 	return ret;

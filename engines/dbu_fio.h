@@ -10,6 +10,60 @@
 #include "dbu.h"
 
 #include "fio.h"
+#include "engines/cmdprio.h"
+
+/* uncached= as fio's own io_uring engine of this tree spells it */
+#ifdef RWF_UNCACHED
+#define DBU_RWF_UNCACHED	RWF_UNCACHED
+#define DBU_RWF_UNCACHED_NAME	"RWF_UNCACHED"
+#else
+#define DBU_RWF_UNCACHED	RWF_DONTCACHE
+#define DBU_RWF_UNCACHED_NAME	"RWF_DONTCACHE"
+#endif
+
+/* What fio parses the option table (options.c) into: td->eo. */
+struct dbu_options {
+	void *pad;			/* fio stores td here */
+	char *src;
+	char *attach;
+	unsigned long long size_max;
+	char *report;
+	int eagain_max;			/* signed: a negative one is refused */
+	int watchdog;
+	unsigned int cpu_sync;
+	int inject_eagain;
+	int inject_short;
+	unsigned int inject_fence;
+	/* fio's io_uring engine's */
+	unsigned int hipri;
+	struct cmdprio_options cmdprio_options;
+	unsigned int fixedbufs;
+	unsigned int registerfiles;
+	unsigned int sqpoll;
+	int sqpoll_cpu;
+	unsigned int sqpoll_cpu_set;
+	int nonvectored;
+	unsigned int uncached;
+	unsigned int nowait;
+	int force_async;
+	unsigned int md_per_io_size;
+	unsigned int pi_act;
+	char *pi_chk;
+	unsigned int apptag;
+	unsigned int apptag_mask;
+	/* io_uring_cmd's, refused unless at their defaults */
+	char *cmd_type;
+	unsigned int readfua;
+	unsigned int writefua;
+	char *write_mode;
+	char *verify_mode;
+	unsigned int deac;
+	char *cdb_len;
+	char *verify_bytchk;
+	char *read_mode;
+};
+
+extern struct fio_option dbu_fio_options[];
 
 struct dbu_data {
 	struct dbu_ctx c;
@@ -30,13 +84,16 @@ struct dbu_data {
 	} *io;				/* per io_u index */
 	unsigned int async_cnt;
 	unsigned char sqe_flags;	/* IOSQE_FIXED_FILE with registerfiles */
-	int rw_flags;			/* RWF_NOWAIT with nowait */
+	int rw_flags;			/* RWF_NOWAIT, RWF_UNCACHED */
+	unsigned short ioprio;		/* fio's prio/prioclass */
+	struct cmdprio cmdprio;		/* fio's cmdprio_* state */
 	bool stamp;			/* fio wants issue times */
 	unsigned int reissues;		/* of d->sq, reissues not yet taken */
 	unsigned int spins;		/* reaps that could not block */
 	bool bounce;
 	bool io_sync;			/* DMA_BUF_IOCTL_SYNC around the device */
 	bool slow;			/* every request takes the slow path */
+	bool qslow;			/* ... to the ring: slow, or priority */
 	bool reap_failed;
 	unsigned int unmeasured;	/* slots whose first I/O is untimed */
 	unsigned int inject_eagain;	/* testing: every Nth completion */
@@ -53,6 +110,9 @@ struct dbu_data {
 /* dmabuf_uring.c: the boundary, where a recorded error is printed */
 void dbu_say(struct dbu_ctx *c);
 void dbu_fail(struct thread_data *td, struct dbu_ctx *c);
+
+/* options.c */
+void dbu_opts_from(struct thread_data *td, struct dbu_opts *p);
 
 /* io.c */
 int dbu_io_alloc(struct dbu_data *d, unsigned int depth);

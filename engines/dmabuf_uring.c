@@ -10,171 +10,17 @@
  * cannot run fails at job start with one message, and the per-job report
  * says what really ran.
  *
- * This file is the fio glue: the option table, then the hooks in life-cycle
- * order.  The data path (queue, commit, getevents) is io.c; the checks of
- * the options are config.c.
+ * This file is the fio glue: the hooks in life-cycle order.  The option
+ * table is options.c, the data path (queue, commit, getevents) io.c, the
+ * checks of the options config.c.
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dbu_fio.h"
-#include "optgroup.h"
-#include "verify.h"
-
-struct dbu_options {
-	void *pad;
-	char *src;
-	char *attach;
-	unsigned long long size_max;
-	char *report;
-	int eagain_max;			/* signed: a negative one is refused */
-	int watchdog;
-	unsigned int cpu_sync;
-	int inject_eagain;
-	int inject_short;
-	unsigned int inject_fence;
-	unsigned int hipri;
-	unsigned int registerfiles;
-	unsigned int sqpoll;
-	int sqpoll_cpu;
-	unsigned int sqpoll_cpu_set;
-	unsigned int nowait;
-	int force_async;
-};
 
 static bool dbu_version_ok;
-
-static int dbu_sqpoll_cpu_cb(void *data, unsigned long long *val)
-{
-	struct dbu_options *o = data;
-
-	/* fio reads "-1" as a range and calls this for -1, then 1: keep it */
-	if (!o->sqpoll_cpu_set || (long long)*val < 0)
-		o->sqpoll_cpu = (long long)*val < 0 || *val > INT_MAX ? -1 :
-				(int)*val;
-	o->sqpoll_cpu_set = 1;
-	return 0;
-}
-
-#define DBU_OPT(n, l, t, field, h)					\
-	.name = n, .lname = l, .type = t,				\
-	.off1 = offsetof(struct dbu_options, field), .help = h,		\
-	.category = FIO_OPT_C_ENGINE, .group = FIO_OPT_G_IOURING
-
-static struct fio_option options[] = {
-	{
-		DBU_OPT("dmabuf_src", "dma-buf source", FIO_OPT_STR_STORE, src,
-			"Who exports the buffer memory: udmabuf[:hugetlb], "
-			"heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], "
-			"cuda[:ORDINAL], host (anonymous memory, no dma-buf)"),
-		.def	= "udmabuf",
-	},
-	{
-		DBU_OPT("dmabuf_attach", "dma-buf attach mode", FIO_OPT_STR_STORE,
-			attach,
-			"How io_uring reaches the memory: kernel (register the "
-			"dma-buf through the io_uring dma-buf series), pages "
-			"(register its CPU pages as fixed buffers), bounce "
-			"(host fixed buffers plus a copy)"),
-		.def	= "kernel",
-	},
-	{
-		DBU_OPT("dmabuf_size_max", "largest dma-buf", FIO_OPT_STR_VAL,
-			size_max,
-			"Largest single dma-buf; the buffer area is split into "
-			"one dma-buf per registered slot (0: 1 GiB, or less if "
-			"the exporter's own limit is lower)"),
-		.def	= "0",
-	},
-	{
-		DBU_OPT("dmabuf_report", "per-job report file", FIO_OPT_STR_STORE,
-			report,
-			"Append one JSON line per job to this file: what memory, "
-			"where it lives, how it was attached, what happened"),
-	},
-	{
-		DBU_OPT("dmabuf_eagain_max", "-EAGAIN reissues", FIO_OPT_INT,
-			eagain_max,
-			"Reissues allowed per request on -EAGAIN before it fails"),
-		.def	= "16",
-	},
-	{
-		DBU_OPT("dmabuf_watchdog", "watchdog seconds", FIO_OPT_INT,
-			watchdog,
-			"Abort the job with a diagnostic when nothing completes "
-			"for this many seconds (0: never)"),
-		.def	= "60",
-	},
-	{
-		DBU_OPT("dmabuf_cpu_sync", "bracket CPU access", FIO_OPT_BOOL,
-			cpu_sync,
-			"Bracket CPU access with DMA_BUF_IOCTL_SYNC so the CPU "
-			"view is coherent for fio. Per I/O only when fio looks at "
-			"the bytes (verify; writes it fills or scrambles): a slot "
-			"leaves CPU access when its first I/O goes out and "
-			"returns when the device owns nothing in it (one slot "
-			"per io_u, dmabuf_size_max=bs, brackets every I/O); "
-			"otherwise once a slot, after fio's initial fill. 0: "
-			"never; then bounce brackets each of its copies, the "
-			"cost a bounce user pays"),
-		.def	= "1",
-	},
-	{
-		DBU_OPT("dmabuf_inject_eagain", "inject -EAGAIN (testing)",
-			FIO_OPT_INT, inject_eagain,
-			"Testing: turn every Nth completion into -EAGAIN to "
-			"exercise the reissue path (0: off)"),
-		.def	= "0",
-	},
-	{
-		DBU_OPT("dmabuf_inject_short", "inject short I/O (testing)",
-			FIO_OPT_INT, inject_short,
-			"Testing: report every Nth completion as half done so fio "
-			"requeues the rest (0: off)"),
-		.def	= "0",
-	},
-	{
-		DBU_OPT("dmabuf_inject_fence", "inject a fence (testing)",
-			FIO_OPT_BOOL, inject_fence,
-			"Testing: attach a vgem write fence to every dma-buf of "
-			"dmabuf_src=drm on vgem, so CPU access waits (vgem "
-			"signals it after 10 s)"),
-		.def	= "0",
-	},
-	{
-		DBU_OPT("hipri", "High priority", FIO_OPT_STR_SET, hipri,
-			"Use polled I/O completions (IORING_SETUP_IOPOLL)"),
-	},
-	{
-		DBU_OPT("registerfiles", "Register file set", FIO_OPT_STR_SET,
-			registerfiles,
-			"Pre-open/register files as fixed files"),
-	},
-	{
-		DBU_OPT("sqthread_poll", "Kernel SQ thread polling",
-			FIO_OPT_STR_SET, sqpoll,
-			"Offload submission/completion to kernel thread"),
-	},
-	{
-		DBU_OPT("sqthread_poll_cpu", "SQ Thread Poll CPU", FIO_OPT_INT,
-			sqpoll_cpu, "What CPU to run SQ thread polling on"),
-		.cb	= dbu_sqpoll_cpu_cb,
-	},
-	{
-		DBU_OPT("nowait", "RWF_NOWAIT", FIO_OPT_BOOL, nowait,
-			"Use RWF_NOWAIT for reads/writes"),
-		.def	= "0",
-	},
-	{
-		DBU_OPT("force_async", "Force async", FIO_OPT_INT, force_async,
-			"Set IOSQE_ASYNC every N requests"),
-	},
-	{
-		.name	= NULL,
-	},
-};
 
 void dbu_say(struct dbu_ctx *c)
 {
@@ -189,45 +35,6 @@ void dbu_fail(struct thread_data *td, struct dbu_ctx *c)
 {
 	dbu_say(c);
 	td_verror(td, -c->error.err, c->error.what);
-}
-
-static void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
-{
-	struct dbu_options *o = td->eo;
-
-	memset(p, 0, sizeof(*p));
-	p->src = o->src;
-	p->attach = o->attach;
-	p->report = o->report;
-	p->size_max = o->size_max;
-	p->eagain_max = o->eagain_max;
-	p->watchdog = o->watchdog;
-	p->cpu_sync = o->cpu_sync;
-	p->inject_eagain = o->inject_eagain;
-	p->inject_short = o->inject_short;
-	p->inject_fence = o->inject_fence;
-	p->ro.hipri = o->hipri;
-	p->ro.sqpoll = o->sqpoll;
-	p->ro.sqpoll_cpu_set = o->sqpoll_cpu_set;
-	p->ro.registerfiles = o->registerfiles;
-	p->ro.nowait = o->nowait;
-	p->force_async = o->force_async;
-	p->sqpoll_cpu = o->sqpoll_cpu;
-	p->job = td->o.name;
-	p->direct = td->o.odirect;
-	p->trim = td_trim(td);
-	p->reads = td_read(td) || td->o.verify != VERIFY_NONE;
-	p->writes = td_write(td);
-	/* verify reads the bytes; writes are filled or scrambled per I/O */
-	p->cpu_looks = td->o.verify != VERIFY_NONE ||
-		       (td_write(td) && (td->o.refill_buffers ||
-					 td->o.scramble_buffers ||
-					 td->o.compress_percentage ||
-					 td->o.dedupe_percentage));
-	p->depth = td->o.iodepth;
-	p->min_bs = td_min_bs(td);
-	p->max_bs = td_max_bs(td);
-	p->nr_files = td->o.nr_files;
 }
 
 /* Options that cannot work together fail here, before anything is made. */
@@ -274,7 +81,8 @@ static int fio_dbu_init(struct thread_data *td)
 		dbu_fail(td, &d->c);
 		return 1;
 	}
-	return 0;
+	/* cmdprio_*: fio's own code, as its io_uring engine uses it */
+	return fio_cmdprio_init(td, &d->cmdprio, &o->cmdprio_options);
 }
 
 static int fio_dbu_iomem_alloc(struct thread_data *td, size_t total_mem)
@@ -511,6 +319,7 @@ static void fio_dbu_cleanup(struct thread_data *td)
 	free(d->c.slots);
 	free(d->c.buf_off);
 	dbu_io_free(d);
+	fio_cmdprio_cleanup(&d->cmdprio);
 	free(d->fds);
 	free(d->shadow_fds);
 	free(d);
@@ -534,7 +343,7 @@ struct ioengine_ops ioengine = {
 	.get_file_size		= generic_get_file_size,
 	.iomem_alloc		= fio_dbu_iomem_alloc,
 	.iomem_free		= fio_dbu_iomem_free,
-	.options		= options,
+	.options		= dbu_fio_options,
 	.option_struct_size	= sizeof(struct dbu_options),
 };
 

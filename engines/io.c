@@ -83,9 +83,12 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 				return ret;
 		}
 	}
+	/* As fio's io_uring engine: SQPOLL does not inherit ioprio_set() */
+	d->ioprio = td->ioprio;
 	dbu_io_update_slow(d);
 	d->sqe_flags = c->ro.registerfiles ? IOSQE_FIXED_FILE : 0;
-	d->rw_flags = c->ro.nowait ? RWF_NOWAIT : 0;
+	d->rw_flags = (c->ro.nowait ? RWF_NOWAIT : 0) |
+		      (c->ro.uncached ? DBU_RWF_UNCACHED : 0);
 	d->stamp = fio_fill_issue_time(td);
 	c->prog.at_ns = dbu_now_ns();
 	return 0;
@@ -96,6 +99,8 @@ void dbu_io_update_slow(struct dbu_data *d)
 {
 	d->slow = d->bounce || d->io_sync || d->unmeasured ||
 		  d->inject_eagain || d->inject_short;
+	d->qslow = d->slow || d->ioprio ||
+		   d->cmdprio.mode != CMDPRIO_MODE_NONE;
 }
 
 #define dbu_inline	inline __attribute__((always_inline))
@@ -208,7 +213,20 @@ static dbu_inline enum fio_q_status dbu_queued(struct dbu_data *d,
 	return FIO_Q_QUEUED;
 }
 
-/* Queue when the ring is dead, the job slow, no SQE free, or no read/write. */
+/* prio/prioclass, then cmdprio_* per I/O, as fio's io_uring engine. */
+static void dbu_sqe_prio(struct thread_data *td, struct dbu_data *d,
+			 struct io_u *io_u, struct io_uring_sqe *sqe)
+{
+	sqe->ioprio = d->ioprio;
+	if (d->cmdprio.mode != CMDPRIO_MODE_NONE &&
+	    fio_cmdprio_set_ioprio(td, &d->cmdprio, io_u))
+		sqe->ioprio = io_u->ioprio;
+}
+
+/*
+ * Queue when the ring is dead, the job slow or prioritised, no SQE free, or
+ * no read/write.
+ */
 static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
 						 struct dbu_data *d,
 						 struct io_u *io_u,
@@ -237,6 +255,8 @@ static dbu_cold enum fio_q_status dbu_queue_slow(struct thread_data *td,
 		return FIO_Q_BUSY;
 	}
 	dbu_sqe_fill(d, io_u, sqe);
+	if (ddir_rw(io_u->ddir))
+		dbu_sqe_prio(td, d, io_u, sqe);
 	return dbu_queued(d, io_u, io);
 }
 
@@ -249,7 +269,7 @@ enum fio_q_status fio_dbu_queue(struct thread_data *td, struct io_u *io_u)
 	fio_ro_check(td, io_u);
 	dbu_test_slowdown();
 
-	if (d->slow || d->dead || !ddir_rw(io_u->ddir) ||
+	if (d->qslow || d->dead || !ddir_rw(io_u->ddir) ||
 	    !(sqe = io_uring_get_sqe(&d->c.ring)))
 		return dbu_queue_slow(td, d, io_u, io);
 	dbu_io_off(io_u, io);

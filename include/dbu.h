@@ -86,6 +86,7 @@ struct dbu_ring_opts {
 	unsigned int sqpoll_cpu;
 	bool registerfiles;
 	bool nowait;
+	bool uncached;			/* uncached=, on buffered I/O */
 	unsigned int force_async;
 };
 
@@ -113,7 +114,11 @@ struct dbu_opts {
 	struct dbu_ring_opts ro;
 	int force_async;
 	int sqpoll_cpu;
+	bool uncached;			/* uncached= given, direct or not */
+	unsigned int md_per_io_size;
+	char cmd_only[96];		/* "name=value" of an io_uring_cmd one */
 	/* fio's */
+	bool mem_set;			/* mem= or iomem= given */
 	const char *job;
 	bool direct;
 	bool trim;		/* rw= has trims */
