@@ -7,12 +7,14 @@
  *
  * Input: NUL-separated fields, strings src, attach, job, then the numbers
  * eagain_max watchdog inject_eagain force_async sqpoll_cpu depth nr_files
- * size_max min_bs max_bs, a bitmask of the bools (cpu_sync direct trim
- * reads writes hipri sqpoll sqpoll_cpu_set registerfiles nowait) and one
- * of the strings that are NULL (src attach job).
+ * size_max min_bs max_bs md_per_io_size, a bitmask of the bools (cpu_sync
+ * direct trim reads writes hipri sqpoll sqpoll_cpu_set registerfiles nowait
+ * uncached mem_set), one of the strings that are NULL (src attach job), and
+ * an io_uring_cmd "name=value" (cmd_only).
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dbu.h"
@@ -45,6 +47,8 @@ static void check_result(const struct dbu_ctx *c, const struct dbu_opts *o,
 	FZ_ASSERT(c->ro.registerfiles == (o->ro.registerfiles ||
 					  o->ro.sqpoll));
 	FZ_ASSERT(c->sync_dir && c->depth == o->depth);
+	FZ_ASSERT(!o->cmd_only[0] && !o->md_per_io_size && !o->mem_set);
+	FZ_ASSERT(!o->uncached || (!o->direct && c->att != &dbu_attach_kernel));
 	if (c->att == &dbu_attach_kernel)
 		FZ_ASSERT(o->direct && !o->ro.hipri);
 }
@@ -71,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.size_max = (unsigned long long)fz_num(&f);
 	o.min_bs = (size_t)fz_num(&f);
 	o.max_bs = (size_t)fz_num(&f);
+	o.md_per_io_size = (unsigned int)fz_num(&f);
 	bools = (unsigned long long)fz_num(&f);
 	nulls = (unsigned long long)fz_num(&f);
 	o.cpu_sync = bools & (1 << 0);
@@ -83,12 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.ro.sqpoll_cpu_set = bools & (1 << 7);
 	o.ro.registerfiles = bools & (1 << 8);
 	o.ro.nowait = bools & (1 << 9);
+	o.uncached = bools & (1 << 10);
+	o.mem_set = bools & (1 << 11);
 	if (nulls & 1)
 		o.src = NULL;
 	if (nulls & 2)
 		o.attach = NULL;
 	if (nulls & 4)
 		o.job = NULL;
+	snprintf(o.cmd_only, sizeof(o.cmd_only), "%s", fz_str(&f));
 
 	dbu_ctx_init(&c);
 	ret = dbu_config(&c, &o);
