@@ -315,8 +315,9 @@ static dbu_inline void dbu_consumed(struct thread_data *td,
  * SQ tail, then one io_uring_enter that submits and runs completions, as
  * fio's io_uring engine does.  Not for SQPOLL (liburing's submit is).
  */
-static int dbu_enter(struct io_uring *ring)
+static int dbu_enter(struct dbu_ctx *c)
 {
+	struct io_uring *ring = &c->ring;
 	struct io_uring_sq *sq = &ring->sq;
 	unsigned int tail = sq->sqe_tail;
 
@@ -325,7 +326,8 @@ static int dbu_enter(struct io_uring *ring)
 		io_uring_smp_store_release(sq->ktail, tail);
 	}
 	return io_uring_enter(ring->enter_ring_fd, tail - *sq->khead, 0,
-			      IORING_ENTER_GETEVENTS, NULL);
+			      IORING_ENTER_GETEVENTS | (c->ring_registered ?
+			      IORING_ENTER_REGISTERED_RING : 0), NULL);
 }
 
 /*
@@ -346,7 +348,7 @@ static dbu_inline void dbu_submit(struct thread_data *td, struct dbu_data *d)
 		 * what is done by now is reaped without another system call.
 		 */
 		ret = d->c.ro.sqpoll ? io_uring_submit(&d->c.ring) :
-		      dbu_enter(&d->c.ring);
+		      dbu_enter(&d->c);
 		if (ret == -EAGAIN || ret == -EBUSY || ret == -EINTR || !ret)
 			return;
 		if (ret < 0) {

@@ -83,6 +83,8 @@ static void report_ring(FILE *f, const struct dbu_ctx *c)
 	json_bool(f, "sqthread_poll", c->ro.sqpoll);
 	json_bool(f, "registerfiles", c->ro.registerfiles);
 	json_bool(f, "nowait", c->ro.nowait);
+	json_bool(f, "uncached", c->ro.uncached);
+	json_bool(f, "registered_ring", c->ring_registered);
 	fprintf(f, "\"force_async\":%u},", c->ro.force_async);
 }
 

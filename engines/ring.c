@@ -61,6 +61,12 @@ int dbu_ring_init(struct dbu_ctx *c)
 			c->ro.hipri ? ", IOPOLL (hipri)" : "",
 			c->ro.sqpoll ? ", SQPOLL (sqthread_poll)" : "");
 	c->ring_up = true;
+	/*
+	 * Register the ring's own fd (kernel 5.18+): each io_uring_enter then
+	 * skips the fd table.  fio's io_uring engine does not; t/io_uring does.
+	 * Without it the ring works as before: reported, not refused.
+	 */
+	c->ring_registered = io_uring_register_ring_fd(&c->ring) == 1;
 	return 0;
 }
 

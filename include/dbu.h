@@ -185,6 +185,7 @@ struct dbu_ctx {
 	/* ring and target */
 	struct io_uring ring;
 	bool ring_up;
+	bool ring_registered;		/* its fd registered: enter skips fdget */
 	int target_fd;			/* the job's (first) file */
 	unsigned int lbs;		/* its logical block size, 512: file */
 	char target[PATH_MAX];		/* its path, "" before it is open */

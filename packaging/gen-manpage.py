@@ -54,6 +54,8 @@ REPORT_TEXT = {
     "ring.sqthread_poll": "IORING_SETUP_SQPOLL",
     "ring.registerfiles": "files registered",
     "ring.nowait": "RWF_NOWAIT",
+    "ring.uncached": "uncached= on buffered I/O (RWF_UNCACHED or RWF_DONTCACHE)",
+    "ring.registered_ring": "the ring fd is registered (io_uring_enter skips the fd lookup)",
     "ring.force_async": "IOSQE_ASYNC every N requests (0: never)",
     "ios": "requests completed",
     "eagain_reissues": "requests reissued after -EAGAIN",

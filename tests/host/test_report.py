@@ -47,7 +47,8 @@ def test_report_contents(target, tmp_path, attach):
     assert row["uapi_probe"] == "not-run"
     assert row["ring"] == {"iodepth": 4, "hipri": False,
                            "sqthread_poll": False, "registerfiles": False,
-                           "nowait": False, "force_async": 0}
+                           "nowait": False, "uncached": False,
+                           "registered_ring": True, "force_async": 0}
     assert row["ios"] == 256 and row["eagain_reissues"] == 0
     if attach == "bounce":
         assert row["bounce_bytes"] == 2 << 20 and row["bounce_ns"] > 0
