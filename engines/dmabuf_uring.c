@@ -353,10 +353,11 @@ static void fio_init fio_dbu_register(void)
 	if (strcmp(fio_version_string, DBU_FIO_VERSION)) {
 		log_err("fio: " DBU_NAME ": this engine was built for %s but "
 			"is loaded by %s; struct layouts differ between fio "
-			"versions. Rebuild it against this fio's source "
-			"(scripts/setup, or cmake -DFIO_SOURCE_DIR=<source of "
-			"%s>)\n", DBU_FIO_VERSION, fio_version_string,
-			fio_version_string);
+			"versions. Rebuild it against this fio's source: "
+			"scripts/setup (Debian's fio), scripts/setup --fio-src "
+			"<source of %s> (--fio-git for a git checkout), or "
+			"cmake -DFIO_SOURCE_DIR=<it>\n", DBU_FIO_VERSION,
+			fio_version_string, fio_version_string);
 		return;
 	}
 	dbu_version_ok = true;

@@ -3,6 +3,8 @@
 through pytest.ini), so that tier folders may have conftest files too."""
 import pytest
 
+import dbu_test  # noqa: F401  (puts the build's own fio, if any, first on PATH)
+
 
 @pytest.fixture
 def target(tmp_path):

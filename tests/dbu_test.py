@@ -3,7 +3,10 @@
 
 DBU_BUILD_DIR selects the build (scripts/test points it at the ASan/UBSan
 build for the sanitizer pass); fio finds the bare engine name through
-LD_LIBRARY_PATH, as a user's shell would after scripts/setup.
+LD_LIBRARY_PATH, as a user's shell would after scripts/setup.  A build for
+another fio than Debian's (scripts/setup --fio-src/--fio-git/--fio-debian)
+links that fio as BUILD/bin/fio; importing this module puts BUILD/bin first
+on PATH, so every "fio" the tests run (and dmabuf-bench's) is that one.
 """
 import json
 import os
@@ -15,7 +18,17 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("DBU_BUILD_DIR", REPO / "build")).resolve()
 ENGINE = BUILD / "fio-dmabuf_uring.so"
 SANITIZED = (BUILD / "SANITIZED").exists()
+FIO_BIN_DIR = BUILD / "bin"
+if (FIO_BIN_DIR / "fio").exists() and \
+        os.environ.get("PATH", "").split(":")[0] != str(FIO_BIN_DIR):
+    os.environ["PATH"] = f"{FIO_BIN_DIR}:{os.environ.get('PATH', '/usr/bin:/bin')}"
 
+
+def bare_path():
+    """A minimal PATH that still finds the build's fio: /usr/bin:/bin, after
+    BUILD/bin when the build has its own fio."""
+    own = [str(FIO_BIN_DIR)] if (FIO_BIN_DIR / "fio").exists() else []
+    return ":".join(own + ["/usr/bin", "/bin"])
 
 
 def fio_env(extra=None):

@@ -1,11 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """The engine loads three ways, lists its options, refuses a foreign fio."""
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from dbu_test import BUILD, ENGINE, REPO, run_fio
+from dbu_test import BUILD, ENGINE, REPO, bare_path, run_fio
 
 pytestmark = [pytest.mark.host]
 
@@ -60,15 +59,23 @@ def test_enghelp_option_detail():
     assert "default: udmabuf" in r.stdout
 
 
+def cached(name):
+    """NAME's value in the build under test's CMakeCache.txt ('' if unset)."""
+    for line in (BUILD / "CMakeCache.txt").read_text().splitlines():
+        if line.split(":", 1)[0] == name and "=" in line:
+            return line.split("=", 1)[1]
+    return ""
+
+
 def cmake_build(tmp_path, *defs):
     bdir = tmp_path / "b"
-    src = Path(subprocess.run(
-        ["sed", "-n", "s/^FIO_SOURCE_DIR:PATH=//p",
-         str(BUILD / "CMakeCache.txt")],
-        capture_output=True, text=True).stdout.strip())
+    # the same fio and headers as the build under test
+    own = []
+    if cached("FIO_BIN"):
+        own.append(f"-DFIO_BIN={cached('FIO_BIN')}")
     subprocess.run(["cmake", "-S", str(REPO), "-B", str(bdir),
-                    f"-DFIO_SOURCE_DIR={src}", *defs], check=True,
-                   capture_output=True)
+                    f"-DFIO_SOURCE_DIR={cached('FIO_SOURCE_DIR')}", *own,
+                    *defs], check=True, capture_output=True)
     subprocess.run(["cmake", "--build", str(bdir)], check=True,
                    capture_output=True)
     return bdir
@@ -84,7 +91,7 @@ def test_bare_name_after_install(tmp_path, target):
     assert (loader / "dmabuf_uring").resolve() == \
         (tmp_path / "prefix/lib/fio/fio-dmabuf_uring.so")
     r = subprocess.run(["fio"] + small_job(target), capture_output=True,
-                       text=True, env={"PATH": "/usr/bin:/bin",
+                       text=True, env={"PATH": bare_path(),
                                        "LD_LIBRARY_PATH": str(loader)})
     assert r.returncode == 0, r.stderr
 
@@ -98,13 +105,14 @@ def test_refuses_other_fio_version(tmp_path, target):
     bdir = cmake_build(tmp_path, "-DDBU_FIO_VERSION_OVERRIDE=fio-3.99")
     r = subprocess.run(["fio"] + small_job(target, "dmabuf_uring"),
                        capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin",
+                       env={"PATH": bare_path(),
                             "LD_LIBRARY_PATH": str(bdir)})
     have = fio_version()
     assert r.returncode == 1
     assert (f"fio: dmabuf_uring: this engine was built for fio-3.99 but is "
             f"loaded by {have}; struct layouts differ between fio versions. "
-            f"Rebuild it against this fio's source (scripts/setup, or cmake "
-            f"-DFIO_SOURCE_DIR=<source of {have}>)") in r.stderr
+            f"Rebuild it against this fio's source: scripts/setup (Debian's "
+            f"fio), scripts/setup --fio-src <source of {have}> (--fio-git for "
+            f"a git checkout), or cmake -DFIO_SOURCE_DIR=<it>") in r.stderr
     assert ("fio: dmabuf_uring: loading the engine: Protocol error (EPROTO). "
             f"it was built for fio-3.99 but runs in {have}") in r.stderr

@@ -22,7 +22,15 @@ def bench(*args, timeout=600, cwd=None, env=None):
     """Run dmabuf-bench; CompletedProcess with text stdout/stderr."""
     e = dict(os.environ)
     e.update(env or {})
-    p = subprocess.run(BENCH + [str(a) for a in args], capture_output=True, text=True,
+    args = [str(a) for a in args]
+    # Another build under test (DBU_BUILD_DIR, e.g. one for a second fio) than
+    # dmabuf-bench's default build/: name it (an --engine-dir later in args
+    # still wins).  Not the ASan build: fio would need the ASan runtime
+    # preloaded, which dmabuf-bench does not do.
+    if args[:1] in (["run"], ["overhead"]) and BUILD != (REPO / "build").resolve() \
+            and not (BUILD / "SANITIZED").exists():
+        args[1:1] = ["--engine-dir", str(BUILD)]
+    p = subprocess.run(BENCH + args, capture_output=True, text=True,
                        timeout=timeout, cwd=cwd, env=e)
     # Keep what happened visible in pytest's report on failure.
     sys.stderr.write(f"$ dmabuf-bench {' '.join(map(str, args))}  -> {p.returncode}\n"

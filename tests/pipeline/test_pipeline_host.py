@@ -103,7 +103,10 @@ def test_compare_two_real_runs_and_an_injected_slowdown(tmp_path, target_file):
     assert "REGRESSION" in bad.stdout and "regression" in bad.stderr
     line = next(x for x in bad.stdout.splitlines()
                 if " iops " in x and "host-pages-qd128" in x)
-    assert "-9" in line  # about -90 %
+    # about -90 %: 40 IOPS, or 41 when fio fits one more I/O into the second
+    # (either fio version, now and then: -89.8 %)
+    pct = float(next(w for w in line.split() if w.endswith("%")).rstrip("%"))
+    assert -95 < pct < -85, line
 
 
 def test_compare_refuses_rows_whose_labels_differ(tmp_path, target_file, attach_scenario):
