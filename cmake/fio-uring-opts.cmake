@@ -6,6 +6,9 @@
 # Writes ${out}: DBU_FIO_URING_OPTS(X), one X(name) per option, and
 # DBU_FIO_URING_HAS_<name> for each.
 function(dbu_fio_uring_opts fio_src out)
+  # a fio tree that moves on (git pull; make) re-runs this
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+    "${fio_src}/engines/io_uring.c" "${fio_src}/engines/cmdprio.h")
   file(READ "${fio_src}/engines/io_uring.c" _src)
   string(FIND "${_src}" "static struct fio_option options[]" _at)
   if(_at LESS 0)

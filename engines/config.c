@@ -92,6 +92,13 @@ static int check_uring(struct dbu_ctx *c, const struct dbu_opts *o)
 		return dbu_error(c, -EINVAL, "uncached with direct=1",
 			"uncached applies to buffered I/O only (fio's io_uring "
 			"engine ignores it with direct=1). Drop one of them");
+	if (o->uncached && !o->dontcache)
+		return dbu_error(c, -EOPNOTSUPP, "uncached",
+			"the fio this engine is built for sets RWF_UNCACHED "
+			"(0x40) for it, a flag Linux never merged: since 6.11 "
+			"the kernel reads 0x40 as RWF_ATOMIC. fio 3.40 on sets "
+			"RWF_DONTCACHE; build against one (scripts/setup "
+			"--fio-debian sid) or drop uncached");
 	return 0;
 }
 

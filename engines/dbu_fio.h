@@ -46,6 +46,7 @@ struct dbu_options {
 	unsigned int uncached;
 	unsigned int nowait;
 	int force_async;
+	unsigned int register_ring;
 	unsigned int md_per_io_size;
 	unsigned int pi_act;
 	char *pi_chk;

@@ -82,7 +82,13 @@ static int fio_dbu_init(struct thread_data *td)
 		return 1;
 	}
 	/* cmdprio_*: fio's own code, as its io_uring engine uses it */
-	return fio_cmdprio_init(td, &d->cmdprio, &o->cmdprio_options);
+	if (fio_cmdprio_init(td, &d->cmdprio, &o->cmdprio_options)) {
+		dbu_error(&d->c, -EINVAL, "cmdprio options",
+			  "fio's cmdprio code refused them (its line above)");
+		dbu_fail(td, &d->c);
+		return 1;
+	}
+	return 0;
 }
 
 static int fio_dbu_iomem_alloc(struct thread_data *td, size_t total_mem)

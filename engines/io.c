@@ -213,14 +213,18 @@ static dbu_inline enum fio_q_status dbu_queued(struct dbu_data *d,
 	return FIO_Q_QUEUED;
 }
 
-/* prio/prioclass, then cmdprio_* per I/O, as fio's io_uring engine. */
+/*
+ * prio/prioclass (fio sets io_u->ioprio to it), then cmdprio_* per I/O, as
+ * fio's io_uring engine.  prio_ios counts what reached the SQE.
+ */
 static void dbu_sqe_prio(struct thread_data *td, struct dbu_data *d,
 			 struct io_u *io_u, struct io_uring_sqe *sqe)
 {
-	sqe->ioprio = d->ioprio;
-	if (d->cmdprio.mode != CMDPRIO_MODE_NONE &&
-	    fio_cmdprio_set_ioprio(td, &d->cmdprio, io_u))
-		sqe->ioprio = io_u->ioprio;
+	if (d->cmdprio.mode != CMDPRIO_MODE_NONE)
+		fio_cmdprio_set_ioprio(td, &d->cmdprio, io_u);
+	sqe->ioprio = io_u->ioprio;
+	if (sqe->ioprio)
+		d->c.prio_ios++;
 }
 
 /*
@@ -495,6 +499,7 @@ static int dbu_reissue(struct dbu_data *d, struct io_u *io_u)
 	d->reissues++;
 	d->c.eagain_reissues++;
 	dbu_sqe_fill(d, io_u, sqe);
+	sqe->ioprio = io_u->ioprio;	/* the priority it went out with */
 	d->sq[d->nr_sq++] = io_u;	/* dbu_submit() sends it */
 	return 0;
 }

@@ -169,6 +169,16 @@ struct fio_option dbu_fio_options[] = {
 		.def	= "0",
 	},
 
+	{
+		DBU_OPT("dmabuf_register_ring", "register the ring fd",
+			FIO_OPT_BOOL, register_ring,
+			"Register the ring's own fd (IORING_REGISTER_RING_FDS): "
+			"each io_uring_enter skips the fd lookup. fio's io_uring "
+			"engine does not, so 0 (the default) compares like for "
+			"like with it"),
+		.def	= "0",
+	},
+
 	/* fio's io_uring engine's, in its order */
 	{
 		DBU_OPT("hipri", "High Priority", FIO_OPT_STR_SET, hipri,
@@ -364,6 +374,8 @@ void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->ro.registerfiles = o->registerfiles;
 	p->ro.nowait = o->nowait;
 	p->ro.uncached = o->uncached && !td->o.odirect;
+	p->ro.register_ring = o->register_ring;
+	p->dontcache = DBU_RWF_UNCACHED == 0x80;
 	p->uncached = o->uncached;
 	p->force_async = o->force_async;
 	p->sqpoll_cpu = o->sqpoll_cpu;

@@ -138,6 +138,7 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 		 -(long long)c->uapi_errno : c->uapi_errno);
 	report_ring(f, c);
 	json_u64(f, "ios", c->ios);
+	json_u64(f, "prio_ios", c->prio_ios);
 	json_u64(f, "eagain_reissues", c->eagain_reissues);
 	json_u64(f, "bounce_bytes", c->bounce_bytes);
 	json_u64(f, "bounce_ns", c->bounce_ns);

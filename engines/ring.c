@@ -1,13 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dmabuf_uring: the io_uring ring, set up as fio's io_uring engine does so
- * that the two compare like for like.
+ * that the two compare like for like (dmabuf_register_ring, off by
+ * default, is the one step beyond it).
  */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dbu.h"
+
+/*
+ * dmabuf_register_ring: the ring's own fd registered (kernel 5.18+), so
+ * each io_uring_enter skips the fd table.  fio's io_uring engine does not
+ * (t/io_uring does): off by default, so rows compare like for like.
+ */
+static int dbu_ring_register(struct dbu_ctx *c)
+{
+	int ret;
+
+	if (!c->ro.register_ring)
+		return 0;
+	ret = io_uring_register_ring_fd(&c->ring);
+	if (ret != 1)
+		return dbu_error(c, ret < 0 ? ret : -EOPNOTSUPP,
+			"dmabuf_register_ring=1",
+			"the kernel did not register the ring's fd "
+			"(IORING_REGISTER_RING_FDS, Linux 5.18 on). Drop "
+			"dmabuf_register_ring");
+	c->ring_registered = true;
+	return 0;
+}
 
 int dbu_ring_init(struct dbu_ctx *c)
 {
@@ -61,13 +84,7 @@ int dbu_ring_init(struct dbu_ctx *c)
 			c->ro.hipri ? ", IOPOLL (hipri)" : "",
 			c->ro.sqpoll ? ", SQPOLL (sqthread_poll)" : "");
 	c->ring_up = true;
-	/*
-	 * Register the ring's own fd (kernel 5.18+): each io_uring_enter then
-	 * skips the fd table.  fio's io_uring engine does not; t/io_uring does.
-	 * Without it the ring works as before: reported, not refused.
-	 */
-	c->ring_registered = io_uring_register_ring_fd(&c->ring) == 1;
-	return 0;
+	return dbu_ring_register(c);
 }
 
 /* registerfiles: file i becomes fixed-file slot i. */

@@ -87,6 +87,7 @@ struct dbu_ring_opts {
 	bool registerfiles;
 	bool nowait;
 	bool uncached;			/* uncached=, on buffered I/O */
+	bool register_ring;		/* dmabuf_register_ring */
 	unsigned int force_async;
 };
 
@@ -115,6 +116,7 @@ struct dbu_opts {
 	int force_async;
 	int sqpoll_cpu;
 	bool uncached;			/* uncached= given, direct or not */
+	bool dontcache;			/* ... means RWF_DONTCACHE (fio 3.40 on) */
 	unsigned int md_per_io_size;
 	char cmd_only[96];		/* "name=value" of an io_uring_cmd one */
 	/* fio's */
@@ -204,6 +206,7 @@ struct dbu_ctx {
 	uint64_t cpu_unbracketed;	/* completions fio saw device-owned */
 	uint64_t ios;
 	uint64_t io_errors;		/* requests that failed for good */
+	uint64_t prio_ios;		/* requests sent with an ioprio */
 
 	bool stuck;			/* a wait at teardown ran out */
 	struct dbu_error error;		/* the latest one recorded */

@@ -45,10 +45,12 @@ set(DBU_DEB_FIO_VERSION "" CACHE STRING
 set(_dbu_fio_deb "${DBU_DEB_FIO_VERSION}")
 string(REGEX REPLACE "^fio-" "" _dbu_fio_up "${FIO_HEADERS_VERSION}")
 if(NOT _dbu_fio_deb)
-  file(GLOB _dbu_marks "${FIO_SOURCE_DIR}/.dbu-source-*")
+  file(GLOB _dbu_marks "${FIO_SOURCE_DIR}/.dbu-source-*"
+                       "${FIO_SOURCE_DIR}/.dbu-built-*")
   list(LENGTH _dbu_marks _n)
   if(_n EQUAL 1)
-    string(REGEX REPLACE "^.*/\\.dbu-source-" "" _dbu_fio_deb "${_dbu_marks}")
+    string(REGEX REPLACE "^.*/\\.dbu-(source|built)-" "" _dbu_fio_deb
+           "${_dbu_marks}")
   else()
     execute_process(COMMAND dpkg-query -W -f=\${Version} fio
                     OUTPUT_VARIABLE _v RESULT_VARIABLE _rc ERROR_QUIET)
@@ -59,11 +61,7 @@ if(NOT _dbu_fio_deb)
     endif()
   endif()
 endif()
-if(_dbu_fio_deb)
-  set(DBU_DEB_FIO_DEPENDS "fio (= ${_dbu_fio_deb})")
-else()
-  set(DBU_DEB_FIO_DEPENDS "fio (>= ${_dbu_fio_up}~), fio (<< ${_dbu_fio_up}.0~)")
-endif()
+set(DBU_DEB_FIO_DEPENDS "fio (= ${_dbu_fio_deb})")
 
 # ---------------------------------------------------------------- man page
 # Generated from the built engine under the fio it is built for, so it needs
@@ -78,6 +76,8 @@ elseif(DBU_SANITIZE)
   set(_dbu_why "DBU_SANITIZE=ON (an ASan engine does not load into plain fio)")
 elseif(DBU_FIO_VERSION_OVERRIDE)
   set(_dbu_why "DBU_FIO_VERSION_OVERRIDE is set (the engine refuses this fio)")
+elseif(NOT _dbu_fio_deb)
+  set(_dbu_why "${FIO_SOURCE_DIR} is no Debian fio source (scripts/setup marks those; -DDBU_DEB_FIO_VERSION=VER names one): the package depends on exactly one Debian fio")
 else()
   execute_process(COMMAND ${FIO_BIN} --version OUTPUT_VARIABLE _v
                   OUTPUT_STRIP_TRAILING_WHITESPACE)

@@ -46,7 +46,7 @@ REPORT_TEXT = {
     "iommu_domain": "the target's IOMMU domain type: DMA (strict), DMA-FQ (lazy), "
                     "identity (passthrough) or none",
     "uapi_probe": "the kernel series probe: present, absent, compiled-out, "
-                  "abi-mismatch, not-run",
+                  "abi-mismatch, device-unsupported, not-run",
     "uapi_errno": "the errno the probe got (0: none)",
     "ring": "the io_uring ring's setup (the keys below)",
     "ring.iodepth": "ring depth",
@@ -58,6 +58,7 @@ REPORT_TEXT = {
     "ring.registered_ring": "the ring fd is registered (io_uring_enter skips the fd lookup)",
     "ring.force_async": "IOSQE_ASYNC every N requests (0: never)",
     "ios": "requests completed",
+    "prio_ios": "requests sent with an I/O priority (prio, prioclass, cmdprio)",
     "eagain_reissues": "requests reissued after -EAGAIN",
     "bounce_bytes": "bytes copied by attach=bounce",
     "bounce_ns": "nanoseconds spent in those copies",

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.host]
 KEYS = {"job", "jobnum", "engine_version", "fio_version", "kernel", "cmdline",
         "source", "attach", "exporter", "buffers", "first_io_ns", "cpu_view",
         "cpu_sync", "placement", "target", "target_driver", "iommu_domain",
-        "uapi_probe", "uapi_errno", "ring", "ios", "eagain_reissues",
+        "uapi_probe", "uapi_errno", "ring", "ios", "prio_ios", "eagain_reissues",
         "bounce_bytes", "bounce_ns", "cpu_syncs", "cpu_unbracketed", "io_errors",
         "errors_total", "errors", "result"}
 
@@ -48,7 +48,8 @@ def test_report_contents(target, tmp_path, attach):
     assert row["ring"] == {"iodepth": 4, "hipri": False,
                            "sqthread_poll": False, "registerfiles": False,
                            "nowait": False, "uncached": False,
-                           "registered_ring": True, "force_async": 0}
+                           "registered_ring": False, "force_async": 0}
+    assert row["prio_ios"] == 0
     assert row["ios"] == 256 and row["eagain_reissues"] == 0
     if attach == "bounce":
         assert row["bounce_bytes"] == 2 << 20 and row["bounce_ns"] > 0

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from dbu_test import ENGINE, REPO, run_fio
+from dbu_test import ENGINE, REPO, read_reports, run_fio
 
 pytestmark = [pytest.mark.host]
 
@@ -39,7 +39,7 @@ CASES = {
     "sqthread_poll": (["--sqthread_poll"], None),
     "sqthread_poll_cpu": (["--sqthread_poll", "--sqthread_poll_cpu=0"], None),
     "nonvectored": (["--nonvectored=0"], None),
-    "uncached": (["--uncached=1", "--direct=0"], None),
+    "uncached": (["--uncached=1", "--direct=0"], "uncached-0x40"),
     "nowait": (["--nowait=1"], None),
     "force_async": (["--force_async=2"], None),
     "cmd_type": (["--cmd_type=nvme"], None),
@@ -69,6 +69,18 @@ CASES = {
     "apptag": (["--apptag=0x5678"], None),
     "apptag_mask": (["--apptag_mask=0xff00"], None),
 }
+
+
+def uncached_0x40():
+    """fio before 3.40 sets RWF_UNCACHED (0x40, never merged; RWF_ATOMIC
+    since Linux 6.11) for uncached=1: refused.  Later ones RWF_DONTCACHE."""
+    if "RWF_UNCACHED" not in enghelp("io_uring", "uncached"):
+        return None
+    return ("uncached: Operation not supported (EOPNOTSUPP). the fio this "
+            "engine is built for sets RWF_UNCACHED (0x40) for it, a flag "
+            "Linux never merged: since 6.11 the kernel reads 0x40 as "
+            "RWF_ATOMIC. fio 3.40 on sets RWF_DONTCACHE; build against one "
+            "(scripts/setup --fio-debian sid) or drop uncached.")
 
 
 def enghelp(engine, opt=None):
@@ -107,8 +119,10 @@ def io_errors(stderr):
 
 
 def prios(job):
+    """fio's I/O count per priority, writes and verify reads; none where
+    every I/O had one priority."""
     return [(p["prioclass"], p["prio"], p["clat_ns"]["N"])
-            for p in job["write"].get("prios", [])]
+            for d in ("write", "read") for p in job[d].get("prios", [])]
 
 
 def job(target, extra):
@@ -120,8 +134,11 @@ def job(target, extra):
 @pytest.mark.parametrize("name", uring_options())
 def test_same_outcome(name, target, tmp_path):
     extra, refusal = CASES[name]
+    if refusal == "uncached-0x40":
+        refusal = uncached_0x40()
     ref = run_fio(["--ioengine=io_uring", *job(target, extra)])
-    ours = run_fio([*SWITCH, *job(target, extra)])
+    ours = run_fio([*SWITCH, f"--dmabuf_report={tmp_path}/r.jsonl",
+                    *job(target, extra)])
     errs = [ln for ln in ours.stderr.splitlines() if ln.startswith(PREFIX)]
     if refusal:
         assert ours.returncode == 1 and errs == [PREFIX + refusal], ours.stderr
@@ -139,8 +156,12 @@ def test_same_outcome(name, target, tmp_path):
         a, = json.loads(ref.stdout)["jobs"]
         b, = json.loads(ours.stdout)["jobs"]
         assert b["error"] == 0 and b["write"]["total_ios"] == 1024
-        # cmdprio: the same I/Os got the same priorities under both
+        # cmdprio: the same I/Os got the same priorities under both, and
+        # those of a priority other than the default reached the SQE
         assert prios(a) == prios(b)
+        row, = read_reports(tmp_path / "r.jsonl")
+        if "--cmdprio_percentage=100" in extra:
+            assert row["prio_ios"] == row["ios"] > 0
 
 
 def test_prio_and_uncached_refusals(target):
@@ -157,11 +178,33 @@ def test_prio_and_uncached_refusals(target):
         assert r.returncode == 1 and errs == [PREFIX + msg], r.stderr
 
 
-def test_prio_prioclass_run(target):
-    """prio/prioclass (fio's, not the engine's) reach the SQE as in fio's
-    io_uring engine; the kernel takes best-effort level 4."""
-    r = run_fio([*SWITCH, *job(target, ["--prioclass=2", "--prio=4"])])
+@pytest.mark.parametrize("extra", [["--cmdprio_percentage=50"],
+                                   ["--cmdprio_bssplit=4k/30"]])
+def test_cmdprio_reaches_the_sqe(target, tmp_path, extra):
+    """The I/Os fio's cmdprio code gives a priority are the ones sent with
+    it (no verify here: fio's stats count writes only)."""
+    args = [a for a in job(target, extra) if a != "--verify=crc32c"]
+    r = run_fio([*SWITCH, f"--dmabuf_report={tmp_path}/r.jsonl", *args])
     assert r.returncode == 0, r.stderr
+    b, = json.loads(r.stdout)["jobs"]
+    row, = read_reports(tmp_path / "r.jsonl")
+    high = sum(n for c, p, n in prios(b) if (c, p) != (0, 0))
+    assert 0 < row["prio_ios"] == high < row["ios"] == 1024
+
+
+@pytest.mark.parametrize("inject", [0, 7])
+def test_prio_prioclass_reach_every_sqe(target, tmp_path, inject):
+    """prio/prioclass (fio's, not the engine's) reach every SQE as in fio's
+    io_uring engine, reissues after -EAGAIN too; the kernel takes
+    best-effort level 4."""
+    r = run_fio([*SWITCH, f"--dmabuf_report={tmp_path}/r.jsonl",
+                 f"--dmabuf_inject_eagain={inject}",
+                 *job(target, ["--prioclass=2", "--prio=4"])])
+    assert r.returncode == 0, r.stderr
+    row, = read_reports(tmp_path / "r.jsonl")
+    # verify reads count too: every request fio issued
+    assert row["prio_ios"] == row["ios"] > 0
+    assert (row["eagain_reissues"] > 0) == bool(inject)
 
 
 def io_uring_job_files():
@@ -184,3 +227,16 @@ def test_job_file_switches_by_engine_line(path, target, tmp_path):
     jobs = json.loads(r.stdout)["jobs"]
     assert jobs and all(j["error"] == 0 and j["read"]["total_ios"] > 0
                         for j in jobs), r.stdout[-2000:]
+
+
+@pytest.mark.parametrize("reg", [0, 1])
+def test_register_ring_is_opt_in_and_reported(target, tmp_path, reg):
+    """dmabuf_register_ring: off by default (like fio's io_uring engine),
+    on when asked, and the report says which ran."""
+    r = run_fio([*SWITCH, f"--dmabuf_report={tmp_path}/r.jsonl",
+                 *([f"--dmabuf_register_ring={reg}"] if reg else []),
+                 *job(target, [])])
+    assert r.returncode == 0, r.stderr
+    row, = read_reports(tmp_path / "r.jsonl")
+    assert row["ring"]["registered_ring"] is bool(reg)
+    assert row["result"] == "ok" and row["ios"] == 2048
