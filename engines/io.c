@@ -330,8 +330,7 @@ static int dbu_enter(struct dbu_ctx *c)
 		io_uring_smp_store_release(sq->ktail, tail);
 	}
 	return io_uring_enter(ring->enter_ring_fd, tail - *sq->khead, 0,
-			      IORING_ENTER_GETEVENTS | (c->ring_registered ?
-			      IORING_ENTER_REGISTERED_RING : 0), NULL);
+			      c->enter_flags, NULL);
 }
 
 /*

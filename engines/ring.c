@@ -29,6 +29,7 @@ static int dbu_ring_register(struct dbu_ctx *c)
 			"(IORING_REGISTER_RING_FDS, Linux 5.18 on). Drop "
 			"dmabuf_register_ring");
 	c->ring_registered = true;
+	c->enter_flags |= IORING_ENTER_REGISTERED_RING;
 	return 0;
 }
 
@@ -84,6 +85,7 @@ int dbu_ring_init(struct dbu_ctx *c)
 			c->ro.hipri ? ", IOPOLL (hipri)" : "",
 			c->ro.sqpoll ? ", SQPOLL (sqthread_poll)" : "");
 	c->ring_up = true;
+	c->enter_flags = IORING_ENTER_GETEVENTS;
 	return dbu_ring_register(c);
 }
 

@@ -188,6 +188,7 @@ struct dbu_ctx {
 	struct io_uring ring;
 	bool ring_up;
 	bool ring_registered;		/* its fd registered: enter skips fdget */
+	unsigned int enter_flags;	/* io_uring_enter's, for a submit */
 	int target_fd;			/* the job's (first) file */
 	unsigned int lbs;		/* its logical block size, 512: file */
 	char target[PATH_MAX];		/* its path, "" before it is open */
