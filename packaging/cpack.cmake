@@ -106,6 +106,9 @@ if(NOT _dbu_why)
   install(FILES ${_dbu_man}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man7)
 else()
   message(STATUS "dmabuf_uring.7 and the Debian package: off, ${_dbu_why}")
+  # CMake reserves "package" while an earlier configure's CPack files remain
+  file(REMOVE "${CMAKE_CURRENT_BINARY_DIR}/CPackConfig.cmake"
+              "${CMAKE_CURRENT_BINARY_DIR}/CPackSourceConfig.cmake")
   add_custom_target(package
     COMMAND ${CMAKE_COMMAND} -E echo
             "package: not built here: ${_dbu_why}"
