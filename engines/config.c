@@ -84,15 +84,15 @@ static int check_uring(struct dbu_ctx *c, const struct dbu_opts *o)
 			"md_per_io_size=%u asks for a protection information "
 			"buffer per I/O; dmabuf_uring attaches none. Drop it, "
 			"or use ioengine=io_uring", o->md_per_io_size);
-	if (o->uncached && c->att == &dbu_attach_kernel)
+	if (o->ro.uncached && c->att == &dbu_attach_kernel)
 		return dbu_error(c, -EINVAL, "uncached with dmabuf_attach=kernel",
 			"uncached applies to buffered I/O, and the kernel "
 			"registers a dma-buf only for direct=1. Drop uncached");
-	if (o->uncached && o->direct)
+	if (o->ro.uncached && o->direct)
 		return dbu_error(c, -EINVAL, "uncached with direct=1",
 			"uncached applies to buffered I/O only (fio's io_uring "
 			"engine ignores it with direct=1). Drop one of them");
-	if (o->uncached && !o->dontcache)
+	if (o->ro.uncached && !o->dontcache)
 		return dbu_error(c, -EOPNOTSUPP, "uncached",
 			"the fio this engine is built for sets RWF_UNCACHED "
 			"(0x40) for it, a flag Linux never merged: since 6.11 "

@@ -86,7 +86,7 @@ struct dbu_ring_opts {
 	unsigned int sqpoll_cpu;
 	bool registerfiles;
 	bool nowait;
-	bool uncached;			/* uncached=, on buffered I/O */
+	bool uncached;			/* uncached=: buffered I/O only */
 	bool register_ring;		/* dmabuf_register_ring */
 	unsigned int force_async;
 };
@@ -115,8 +115,7 @@ struct dbu_opts {
 	struct dbu_ring_opts ro;
 	int force_async;
 	int sqpoll_cpu;
-	bool uncached;			/* uncached= given, direct or not */
-	bool dontcache;			/* ... means RWF_DONTCACHE (fio 3.40 on) */
+	bool dontcache;			/* uncached= is RWF_DONTCACHE (fio 3.40 on) */
 	unsigned int md_per_io_size;
 	char cmd_only[96];		/* "name=value" of an io_uring_cmd one */
 	/* fio's */

@@ -48,7 +48,7 @@ static void check_result(const struct dbu_ctx *c, const struct dbu_opts *o,
 					  o->ro.sqpoll));
 	FZ_ASSERT(c->sync_dir && c->depth == o->depth);
 	FZ_ASSERT(!o->cmd_only[0] && !o->md_per_io_size && !o->mem_set);
-	FZ_ASSERT(!o->uncached || (!o->direct && c->att != &dbu_attach_kernel));
+	FZ_ASSERT(!o->ro.uncached || (!o->direct && c->att != &dbu_attach_kernel));
 	if (c->att == &dbu_attach_kernel)
 		FZ_ASSERT(o->direct && !o->ro.hipri);
 }
@@ -88,7 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.ro.sqpoll_cpu_set = bools & (1 << 7);
 	o.ro.registerfiles = bools & (1 << 8);
 	o.ro.nowait = bools & (1 << 9);
-	o.uncached = bools & (1 << 10);
+	o.ro.uncached = bools & (1 << 10);
 	o.mem_set = bools & (1 << 11);
 	if (nulls & 1)
 		o.src = NULL;
