@@ -47,9 +47,9 @@ static int dbu_sqpoll_cpu_cb(void *data, unsigned long long *val)
 	.category = FIO_OPT_C_ENGINE, .group = FIO_OPT_G_IOURING
 
 /* An io_uring_cmd option: any value fio takes reaches config.c's refusal. */
+#define DBU_CMD_HELP "io_uring_cmd (passthrough) only: refused here unless "
 #define DBU_CMD_OPT(n, l, t, field, d)					\
-	{ DBU_OPT(n, l, t, field, "io_uring_cmd (passthrough) only: "	\
-		  "refused here unless " n "=" d), .def = d }
+	{ DBU_OPT(n, l, t, field, DBU_CMD_HELP n "=" d), .def = d }
 
 /* fio 3.33 spells the cmdprio options out; later ones have a macro. */
 #ifdef CMDPRIO_OPTIONS
@@ -324,33 +324,35 @@ enum {
 DBU_FIO_URING_OPTS(DBU_KNOWN)
 
 /*
- * The first io_uring_cmd option given a value other than its default.  The
- * fields exist whatever the fio: one it lacks keeps its zero, read as unset.
+ * The first io_uring_cmd option (DBU_CMD_OPT above) given a value other
+ * than its default: strings, or bools and ints.
  */
 static void dbu_cmd_only(const struct dbu_options *o, struct dbu_opts *p)
 {
-	const char *name = NULL, *val = NULL;
+	const struct fio_option *f;
 
-#define DBU_CMD_STR(f, d)						\
-	if (!name && o->f && strcmp(o->f, d))				\
-		name = #f, val = o->f;
-#define DBU_CMD_BOOL(f)							\
-	if (!name && o->f)						\
-		name = #f, val = "1";
-	DBU_CMD_STR(cmd_type, "nvme")
-	DBU_CMD_BOOL(readfua)
-	DBU_CMD_BOOL(writefua)
-	DBU_CMD_STR(write_mode, "write")
-	DBU_CMD_STR(verify_mode, "read")
-	DBU_CMD_BOOL(deac)
-	DBU_CMD_STR(cdb_len, "0")
-	DBU_CMD_STR(verify_bytchk, "0")
-	DBU_CMD_STR(read_mode, "read")
-#undef DBU_CMD_STR
-#undef DBU_CMD_BOOL
-	if (name)
-		snprintf(p->cmd_only, sizeof(p->cmd_only), "%s=%s", name, val);
-	p->md_per_io_size = o->md_per_io_size;
+	for (f = dbu_fio_options; f->name; f++) {
+		const char *field = (const char *)o + f->off1;
+
+		if (strncmp(f->help, DBU_CMD_HELP, sizeof(DBU_CMD_HELP) - 1))
+			continue;
+		if (f->type == FIO_OPT_STR_STORE) {
+			const char *val = *(char *const *)field;
+
+			if (!val || !strcmp(val, f->def))
+				continue;
+			snprintf(p->cmd_only, sizeof(p->cmd_only), "%s=%s",
+				 f->name, val);
+		} else {
+			unsigned int val = *(const unsigned int *)field;
+
+			if (val == strtoul(f->def, NULL, 0))
+				continue;
+			snprintf(p->cmd_only, sizeof(p->cmd_only), "%s=%u",
+				 f->name, val);
+		}
+		return;
+	}
 }
 
 void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
@@ -373,13 +375,13 @@ void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->ro.sqpoll_cpu_set = o->sqpoll_cpu_set;
 	p->ro.registerfiles = o->registerfiles;
 	p->ro.nowait = o->nowait;
-	p->ro.uncached = o->uncached && !td->o.odirect;
+	p->ro.uncached = o->uncached;
 	p->ro.register_ring = o->register_ring;
 	p->dontcache = DBU_RWF_UNCACHED == 0x80;
-	p->uncached = o->uncached;
 	p->force_async = o->force_async;
 	p->sqpoll_cpu = o->sqpoll_cpu;
 	dbu_cmd_only(o, p);
+	p->md_per_io_size = o->md_per_io_size;
 	p->mem_set = fio_option_is_set(&td->o, mem_type);
 	p->job = td->o.name;
 	p->direct = td->o.odirect;
