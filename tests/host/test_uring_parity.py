@@ -24,6 +24,13 @@ CMD_ONLY = ("that is an option of fio's io_uring_cmd engine (NVMe or SCSI "
             "passthrough); dmabuf_uring issues READ_FIXED and WRITE_FIXED, "
             "which do not carry it. Drop it, or use ioengine=io_uring_cmd.")
 
+
+def cmd_only(arg):
+    """An io_uring_cmd option given a value: the case and its refusal."""
+    return [arg], (f"{arg[2:]}: Operation not supported (EOPNOTSUPP). "
+                   f"{CMD_ONLY}")
+
+
 # A value for each option of fio's io_uring engine (3.33, 3.41, master), and
 # what dmabuf_uring says of it when it refuses it (None: runs).  A fio with
 # an option missing here fails test_every_option_has_a_case.
@@ -43,22 +50,14 @@ CASES = {
     "nowait": (["--nowait=1"], None),
     "force_async": (["--force_async=2"], None),
     "cmd_type": (["--cmd_type=nvme"], None),
-    "readfua": (["--readfua=1"], f"readfua=1: Operation not supported "
-                f"(EOPNOTSUPP). {CMD_ONLY}"),
-    "writefua": (["--writefua=1"], f"writefua=1: Operation not supported "
-                 f"(EOPNOTSUPP). {CMD_ONLY}"),
-    "write_mode": (["--write_mode=zeroes"], f"write_mode=zeroes: Operation "
-                   f"not supported (EOPNOTSUPP). {CMD_ONLY}"),
-    "verify_mode": (["--verify_mode=compare"], f"verify_mode=compare: "
-                    f"Operation not supported (EOPNOTSUPP). {CMD_ONLY}"),
-    "deac": (["--deac=1"], f"deac=1: Operation not supported (EOPNOTSUPP). "
-             f"{CMD_ONLY}"),
-    "cdb_len": (["--cdb_len=16"], f"cdb_len=16: Operation not supported "
-                f"(EOPNOTSUPP). {CMD_ONLY}"),
-    "verify_bytchk": (["--verify_bytchk=1"], f"verify_bytchk=1: Operation "
-                      f"not supported (EOPNOTSUPP). {CMD_ONLY}"),
-    "read_mode": (["--read_mode=prefetch"], f"read_mode=prefetch: Operation "
-                  f"not supported (EOPNOTSUPP). {CMD_ONLY}"),
+    "readfua": cmd_only("--readfua=1"),
+    "writefua": cmd_only("--writefua=1"),
+    "write_mode": cmd_only("--write_mode=zeroes"),
+    "verify_mode": cmd_only("--verify_mode=compare"),
+    "deac": cmd_only("--deac=1"),
+    "cdb_len": cmd_only("--cdb_len=16"),
+    "verify_bytchk": cmd_only("--verify_bytchk=1"),
+    "read_mode": cmd_only("--read_mode=prefetch"),
     "md_per_io_size": (["--md_per_io_size=8"], "md_per_io_size: Operation "
                        "not supported (EOPNOTSUPP). md_per_io_size=8 asks "
                        "for a protection information buffer per I/O; "
