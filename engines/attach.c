@@ -139,6 +139,12 @@ static int pages_check(struct dbu_ctx *c)
 {
 	if (c->exp->flags & DBU_EXP_PIN)
 		return 0;
+	if (c->exp->flags & DBU_EXP_NOMAP)
+		return dbu_error(c, -EFAULT, "dmabuf_attach=pages",
+			"dmabuf_src=%s is device memory without CPU pages for "
+			"io_uring to pin. Try dmabuf_attach=bounce (through "
+			"RAM), or dmabuf_attach=kernel on a kernel with the "
+			"io_uring dma-buf series", c->src);
 	return dbu_error(c, -EFAULT, "dmabuf_attach=pages",
 		"dmabuf_src=%s has no CPU pages io_uring can pin: its dma-buf "
 		"mapping is VM_PFNMAP and registering it fails with EFAULT. "
@@ -194,25 +200,16 @@ static int bounce_check(struct dbu_ctx *c)
 }
 
 /*
- * Copy between a slot's view and its bounce memory; to_view: after a
- * device read.  With dmabuf_cpu_sync=0 the view is in CPU access for the
- * copy alone: START, memcpy, END.
+ * Copy between a slot's memory and its bounce memory; to_view: after a
+ * device read.  With dmabuf_cpu_sync=0 (or a shadow view) the memory is in
+ * CPU access for the copy alone: START, memcpy, END (dbu_dev_copy).
  */
 int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
 		    size_t len, bool to_view)
 {
-	unsigned int dir = to_view ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
-	bool sync = !c->cpu_sync && s->dmabuf_fd >= 0;
 	int64_t t0 = dbu_now_ns();
-	int ret = sync ? dbu_cpu_sync(c, s, true, dir) : 0;
+	int ret = dbu_dev_copy(c, s, off, s->bounce + off, len, to_view);
 
-	if (ret)
-		return ret;
-	if (to_view)
-		memcpy(s->view + off, s->bounce + off, len);
-	else
-		memcpy(s->bounce + off, s->view + off, len);
-	ret = sync ? dbu_cpu_sync(c, s, false, dir) : 0;
 	c->bounce_ns += dbu_now_ns() - t0;
 	c->bounce_bytes += len;
 	return ret;

@@ -188,7 +188,7 @@ static int warmup_slot(struct dbu_ctx *c, unsigned int i, unsigned int len,
 	int ret, res;
 
 	memcpy(save, s->view, len);
-	ret = dbu_cpu_sync(c, s, false, c->sync_dir);
+	ret = c->shadow ? 0 : dbu_cpu_sync(c, s, false, c->sync_dir);
 	s->first_submit_ns = dbu_now_ns();
 	do {
 		if (!ret)
@@ -200,7 +200,7 @@ static int warmup_slot(struct dbu_ctx *c, unsigned int i, unsigned int len,
 		ret = warmup_failed(c, i, res, len);
 	if (!ret)
 		s->first_io_ns = dbu_now_ns() - s->first_submit_ns;
-	if (!ret)
+	if (!ret && !c->shadow)
 		ret = dbu_cpu_sync(c, s, true, c->sync_dir);
 	if (!ret)
 		memcpy(s->view, save, len);

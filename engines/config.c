@@ -157,6 +157,8 @@ int dbu_config(struct dbu_ctx *c, const struct dbu_opts *o)
 	c->cpu_sync = o->cpu_sync;
 	c->cpu_looks = o->cpu_looks;
 	c->inject_fence = o->inject_fence;
+	c->shadow_timed = o->shadow_timed;
+	c->placement_any = o->placement_any;
 	c->sync_dir = sync_dir(o);
 	c->ro = o->ro;
 	/* As in fio's io_uring engine: SQPOLL needs registered files. */
@@ -172,6 +174,8 @@ int dbu_config(struct dbu_ctx *c, const struct dbu_opts *o)
 	ret = dbu_exporter_lookup(c, c->src);
 	if (!ret)
 		ret = dbu_attach_lookup(c, o->attach ? o->attach : "");
+	if (!ret)
+		ret = dbu_cpu_view_config(c, o->cpu_view);
 	if (!ret)
 		ret = check_uring(c, o);
 	if (!ret)

@@ -31,6 +31,9 @@ struct dbu_options {
 	int eagain_max;			/* signed: a negative one is refused */
 	int watchdog;
 	unsigned int cpu_sync;
+	char *cpu_view;
+	unsigned int shadow_timed;
+	unsigned int placement_any;
 	int inject_eagain;
 	int inject_short;
 	unsigned int inject_fence;
@@ -93,6 +96,8 @@ struct dbu_data {
 	unsigned int spins;		/* reaps that could not block */
 	bool bounce;
 	bool io_sync;			/* DMA_BUF_IOCTL_SYNC around the device */
+	bool shadow;			/* a shadow copy per I/O */
+	bool shadow_late;		/* reads' made in ->event(), untimed */
 	bool slow;			/* every request takes the slow path */
 	bool qslow;			/* ... to the ring: slow, or priority */
 	bool reap_failed;

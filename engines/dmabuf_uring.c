@@ -262,6 +262,8 @@ static void fio_dbu_iomem_free(struct thread_data *td)
 		return;
 	if (d->c.att && d->c.att->detach && d->c.ring_up)
 		d->c.att->detach(&d->c);
+	if (d->started && dbu_placement_end(&d->c))
+		dbu_fail(td, &d->c);
 	dbu_area_free(&d->c);
 	td->orig_buffer = NULL;
 }

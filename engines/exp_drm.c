@@ -30,6 +30,7 @@
 struct drm_priv {
 	char path[280];
 	char driver[64];
+	char seen[2][160];	/* fdinfo memory, after export / the run */
 };
 
 struct drm_slot {
@@ -336,13 +337,39 @@ static int drm_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 	return c->inject_fence ? drm_inject_fence(c, d->handle) : 0;
 }
 
-static void drm_placement(struct dbu_ctx *c, char *buf, size_t len)
+/*
+ * Where the driver keeps the memory, from the DRM fdinfo keys of the
+ * device fd (drm-memory-*, drm-total-*: amdgpu, i915, xe publish them).
+ * Drivers that publish none are shmem-backed (vgem, virtio-gpu's guest
+ * objects) or do not say.
+ */
+static int drm_check_placement(struct dbu_ctx *c, bool end)
 {
 	struct drm_priv *p = c->exp_priv;
 
-	snprintf(buf, len, "DRM %s dumb buffer (%s)",
-		 p && p->driver[0] ? p->driver : "?",
-		 p && p->path[0] ? p->path : "?");
+	dbu_fdinfo_memory(c->exp_fd, p->seen[end], sizeof(p->seen[0]));
+	return 0;
+}
+
+static void drm_placement(struct dbu_ctx *c, char *buf, size_t len)
+{
+	struct drm_priv *p = c->exp_priv;
+	const char *seen = p ? p->seen[p->seen[1][0] ? 1 : 0] : "";
+
+	if (!p || !p->driver[0]) {
+		snprintf(buf, len, "DRM dumb buffer (no device)");
+		return;
+	}
+	if (seen[0])
+		snprintf(buf, len, "DRM %s dumb buffer (%s); fdinfo: %s",
+			 p->driver, p->path, seen);
+	else if (!strcmp(p->driver, "vgem"))
+		snprintf(buf, len, "DRM vgem dumb buffer (%s); system RAM "
+			 "(vgem keeps GEM objects in shmem)", p->path);
+	else
+		snprintf(buf, len, "DRM %s dumb buffer (%s); placement not "
+			 "published (no fdinfo memory keys)", p->driver,
+			 p->path);
 }
 
 static void drm_free(struct dbu_ctx *c, struct dbu_slot *s)
@@ -371,6 +398,7 @@ const struct dbu_exporter dbu_exp_drm = {
 	.open		= drm_open,
 	.alloc		= drm_alloc,
 	.placement	= drm_placement,
+	.check_placement = drm_check_placement,
 	.free		= drm_free,
 	.close		= drm_close,
 };

@@ -30,29 +30,42 @@ extern const struct dbu_exporter dbu_exp_heap;
 #ifdef DBU_HAVE_DRM
 extern const struct dbu_exporter dbu_exp_drm;
 #endif
+#ifdef DBU_HAVE_AMDGPU
+extern const struct dbu_exporter dbu_exp_amdgpu;
+#endif
+extern const struct dbu_exporter dbu_exp_cuda;
 
-/* Every keyword of design.md section 4; NULL where this build lacks it. */
+/*
+ * Every keyword of design.md section 4; NULL where this build lacks it,
+ * with the library it was built without.
+ */
 static const struct {
 	const char *name;
 	const struct dbu_exporter *exp;
+	const char *needs;
 } exporters[] = {
 #ifdef DBU_HAVE_UDMABUF
 	{ "udmabuf",	&dbu_exp_udmabuf },
 #else
-	{ "udmabuf",	NULL },
+	{ "udmabuf",	NULL, "linux/udmabuf.h" },
 #endif
 #ifdef DBU_HAVE_HEAP
 	{ "heap",	&dbu_exp_heap },
 #else
-	{ "heap",	NULL },
+	{ "heap",	NULL, "linux/dma-heap.h" },
 #endif
 #ifdef DBU_HAVE_DRM
 	{ "drm",	&dbu_exp_drm },
 #else
-	{ "drm",	NULL },
+	{ "drm",	NULL, "libdrm (Debian: libdrm-dev)" },
 #endif
-	{ "amdgpu",	NULL },
-	{ "cuda",	NULL },
+#ifdef DBU_HAVE_AMDGPU
+	{ "amdgpu",	&dbu_exp_amdgpu },
+#else
+	{ "amdgpu",	NULL, "libdrm_amdgpu (Debian: libdrm-dev, which "
+			      "brings libdrm-amdgpu1)" },
+#endif
+	{ "cuda",	&dbu_exp_cuda },
 	{ "host",	&dbu_exp_host },
 };
 
@@ -72,10 +85,10 @@ int dbu_exporter_lookup(struct dbu_ctx *c, const char *src)
 			continue;
 		if (!exporters[i].exp)
 			return dbu_error(c, -ENOTSUP, "dmabuf_src",
-				"dmabuf_src=%s is not available in this build "
-				"(its exporter was not compiled in). Try "
-				"dmabuf_src=host, or rebuild with the exporter's "
-				"libraries installed", src);
+				"dmabuf_src=%s is not available in this build: "
+				"it was built without %s. Install that and "
+				"rebuild (scripts/setup), or try dmabuf_src=host",
+				src, exporters[i].needs);
 		c->exp = exporters[i].exp;
 		c->src = src;
 		c->src_arg = colon ? colon + 1 : NULL;
@@ -130,8 +143,14 @@ static int dbu_slot_map(struct dbu_ctx *c, struct dbu_slot *s, void *at)
 {
 	void *p;
 
-	if (c->exp->map)
-		return c->exp->map(c, s, at);
+	if (c->shadow)
+		return dbu_shadow_map(c, s, at);
+	if (c->exp->map) {
+		int ret = c->exp->map(c, s, at);
+
+		s->mem = s->view;
+		return ret;
+	}
 	p = mmap(at, s->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 		 s->dmabuf_fd, 0);
 	if (p == MAP_FAILED)
@@ -139,6 +158,7 @@ static int dbu_slot_map(struct dbu_ctx *c, struct dbu_slot *s, void *at)
 			"the exporter %s refused a CPU mapping of a %zu-byte "
 			"dma-buf", c->exp->name, s->size);
 	s->view = p;
+	s->mem = p;
 	return 0;
 }
 
@@ -192,8 +212,9 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 		/*
 		 * The view starts in CPU access: fio fills buffers before the
 		 * first I/O (and udmabuf refuses an END before any START).
+		 * A shadow view is host memory: nothing to bracket.
 		 */
-		if (!ret)
+		if (!ret && !c->shadow)
 			ret = dbu_cpu_sync(c, s, true, c->sync_dir);
 		if (ret)
 			return ret;	/* dbu_area_free() undoes the rest */
@@ -201,7 +222,16 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 	dbu_exp_name(&c->slots[0], c->exp_name, sizeof(c->exp_name));
 	if (!strcmp(c->cpu_view, "none"))
 		c->cpu_view = "mmap";
-	return 0;
+	return c->exp->check_placement ? c->exp->check_placement(c, false) : 0;
+}
+
+/* At the end of the run, before the memory goes: where is it now? */
+int dbu_placement_end(struct dbu_ctx *c)
+{
+	if (!c->exp || !c->exp->check_placement || !c->nr_live ||
+	    c->nr_live != c->nr_slots)
+		return 0;
+	return c->exp->check_placement(c, true);
 }
 
 /*
@@ -227,6 +257,7 @@ void dbu_area_free(struct dbu_ctx *c)
 				"at teardown; the remaining slots are freed "
 				"unsynced", i, c->watchdog_s);
 		}
+		dbu_shadow_unmap(c, s);
 		c->exp->free(c, s);
 		if (s->dmabuf_fd >= 0)
 			close(s->dmabuf_fd);
@@ -333,4 +364,37 @@ void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len)
 		break;
 	}
 	fclose(f);
+}
+
+/*
+ * The DRM fdinfo memory keys of a DRM fd (drm-usage-stats.rst): the
+ * regions and their sizes, "vram 64 MiB, gtt 4 KiB" from drm-memory-*
+ * (older kernels) or drm-total-*.  Returns how many regions it found.
+ */
+int dbu_fdinfo_memory(int fd, char *buf, size_t len)
+{
+	char path[64], line[256], name[64], unit[16];
+	unsigned long long val;
+	size_t pos = 0;
+	int n = 0;
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && pos < len) {
+		unit[0] = '\0';
+		if (sscanf(line, "drm-memory-%63[^:]: %llu %15s", name, &val,
+			   unit) < 2 &&
+		    sscanf(line, "drm-total-%63[^:]: %llu %15s", name, &val,
+			   unit) < 2)
+			continue;
+		pos += snprintf(buf + pos, len - pos, "%s%s %llu %s",
+				n ? ", " : "", name, val, unit[0] ? unit : "B");
+		n++;
+	}
+	fclose(f);
+	return n;
 }

@@ -71,8 +71,8 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 		}
 	}
 	d->bounce = c->att == &dbu_attach_bounce;
-	d->io_sync = c->cpu_sync && !d->bounce && c->nr_slots &&
-		     c->slots[0].dmabuf_fd >= 0;
+	d->io_sync = c->cpu_sync && !d->bounce && !c->shadow &&
+		     c->nr_slots && c->slots[0].dmabuf_fd >= 0;
 	if (d->io_sync && !c->cpu_looks) {
 		d->io_sync = false;
 		for (i = 0; i < c->nr_slots; i++) {
@@ -83,6 +83,11 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 				return ret;
 		}
 	}
+	ret = dbu_shadow_push(c);
+	if (ret)
+		return ret;
+	d->shadow = c->shadow && c->cpu_looks;
+	d->shadow_late = d->shadow && !c->shadow_timed;
 	/* As fio's io_uring engine: SQPOLL does not inherit ioprio_set() */
 	d->ioprio = td->ioprio;
 	dbu_io_update_slow(d);
@@ -97,7 +102,7 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 /* Does a completion need more than handing the io_u to fio? */
 void dbu_io_update_slow(struct dbu_data *d)
 {
-	d->slow = d->bounce || d->io_sync || d->unmeasured ||
+	d->slow = d->bounce || d->io_sync || d->shadow || d->unmeasured ||
 		  d->inject_eagain || d->inject_short;
 	d->qslow = d->slow || d->ioprio ||
 		   d->cmdprio.mode != CMDPRIO_MODE_NONE;
@@ -153,17 +158,37 @@ static void dbu_first_back(struct dbu_data *d, struct dbu_slot *s,
 	}
 }
 
-/* Hand the buffer to the device: copy out for bounce, end CPU access. */
+/* Move the io_u's start past 'ns' spent on it: fio does not time it. */
+static void dbu_untime(struct io_u *io_u, int64_t ns)
+{
+	struct timespec *t = &io_u->start_time;
+
+	ns += t->tv_nsec;
+	t->tv_sec += ns / 1000000000;
+	t->tv_nsec = ns % 1000000000;
+}
+
+/*
+ * Hand the buffer to the device: a write's shadow copy into the memory
+ * and then its bounce copy out of it, end CPU access.
+ */
 static int dbu_to_device(struct dbu_data *d, struct io_u *io_u,
 			 struct dbu_ioinfo *io)
 {
 	struct dbu_ctx *c = &d->c;
 	struct dbu_slot *s = &c->slots[io->slot];
+	int64_t ns;
 	int ret = 0;
 
 	if (d->unmeasured)
 		dbu_first_out(d, s, io_u);
-	if (d->bounce && io_u->ddir == DDIR_WRITE)
+	if (d->shadow && io_u->ddir == DDIR_WRITE) {
+		ret = dbu_shadow_copy(c, s, io->off, io_u->xfer_buflen, true,
+				      &ns);
+		if (!c->shadow_timed)
+			dbu_untime(io_u, ns);
+	}
+	if (!ret && d->bounce && io_u->ddir == DDIR_WRITE)
 		ret = dbu_bounce_copy(c, s, io->off, io_u->xfer_buflen, false);
 	if (!ret && d->io_sync && s->cpu_access)
 		ret = dbu_cpu_sync(c, s, false, c->sync_dir);
@@ -440,6 +465,7 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 	struct dbu_ctx *c = &d->c;
 	struct dbu_ioinfo *io = &d->io[io_u->index];
 	struct dbu_slot *s;
+	int64_t ns;
 	int ret = 0;
 
 	if (res < 0) {
@@ -464,6 +490,10 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 	}
 	if (!ret && d->bounce && io_u->ddir == DDIR_READ && res > 0)
 		ret = dbu_bounce_copy(c, s, io->off, res, true);
+	/* a read's shadow copy; untimed ones wait for fio's clock */
+	if (!ret && d->shadow && !d->shadow_late &&
+	    io_u->ddir == DDIR_READ && res > 0)
+		ret = dbu_shadow_copy(c, s, io->off, res, false, &ns);
 	return ret;
 }
 
@@ -636,9 +666,32 @@ int fio_dbu_getevents(struct thread_data *td, unsigned int min,
 	return dbu_getevents_wait(td, d, min, max);
 }
 
+/*
+ * dmabuf_shadow_timed=0: fio read its completion clock before ->event(),
+ * so a read's shadow copy made here is outside its latencies.
+ */
+static dbu_cold void dbu_shadow_read_late(struct thread_data *td,
+				     struct dbu_data *d, struct io_u *io_u)
+{
+	struct dbu_ioinfo *io = &d->io[io_u->index];
+	size_t len = io_u->xfer_buflen - io_u->resid;
+	int64_t ns;
+
+	if (io_u->ddir != DDIR_READ || io_u->error || !len)
+		return;
+	if (dbu_shadow_copy(&d->c, &d->c.slots[io->slot], io->off, len,
+			    false, &ns)) {
+		io_u->error = -d->c.error.err;
+		dbu_fail(td, &d->c);
+	}
+}
+
 struct io_u *fio_dbu_event(struct thread_data *td, int event)
 {
 	struct dbu_data *d = td->io_ops_data;
+	struct io_u *io_u = d->events[event];
 
-	return d->events[event];
+	if (d->shadow_late)
+		dbu_shadow_read_late(td, d, io_u);
+	return io_u;
 }

@@ -93,7 +93,8 @@ struct fio_option dbu_fio_options[] = {
 		DBU_OPT("dmabuf_src", "dma-buf source", FIO_OPT_STR_STORE, src,
 			"Who exports the buffer memory: udmabuf[:hugetlb], "
 			"heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], "
-			"cuda[:ORDINAL], host (anonymous memory, no dma-buf)"),
+			"cuda[:ORDINAL] (libcuda loaded at job start), host "
+			"(anonymous memory, no dma-buf)"),
 		.def	= "udmabuf",
 	},
 	{
@@ -145,6 +146,36 @@ struct fio_option dbu_fio_options[] = {
 			"never; then bounce brackets each of its copies, the "
 			"cost a bounce user pays"),
 		.def	= "1",
+	},
+	{
+		DBU_OPT("dmabuf_cpu_view", "how fio sees the memory",
+			FIO_OPT_STR_STORE, cpu_view,
+			"auto: shadow where the exporter has no CPU mapping "
+			"(cuda), else mmap. mmap: fio's buffers are the "
+			"exporter's CPU mapping of the memory. shadow: fio's "
+			"buffers are host memory, filled from the memory after "
+			"each read and copied into it before each write with "
+			"the exporter's copy API or mapping (counted in the "
+			"report; per I/O only when fio looks at the bytes)"),
+		.def	= "auto",
+	},
+	{
+		DBU_OPT("dmabuf_shadow_timed", "shadow copies timed",
+			FIO_OPT_BOOL, shadow_timed,
+			"1: the cpu_view=shadow copies count in fio's latencies. "
+			"0: they are kept out of them (reads copied after fio "
+			"reads its completion clock, writes' submit time moved "
+			"past the copy); bandwidth still pays for them"),
+		.def	= "1",
+	},
+	{
+		DBU_OPT("dmabuf_placement_any", "memory may move",
+			FIO_OPT_BOOL, placement_any,
+			"0: a job whose memory was asked for in one place "
+			"(amdgpu:...:vram) fails when it is found elsewhere, "
+			"after export or after the run. 1: it runs on, and the "
+			"report's placement says where the memory was"),
+		.def	= "0",
 	},
 	{
 		DBU_OPT("dmabuf_inject_eagain", "inject -EAGAIN (testing)",
@@ -367,6 +398,9 @@ void dbu_opts_from(struct thread_data *td, struct dbu_opts *p)
 	p->eagain_max = o->eagain_max;
 	p->watchdog = o->watchdog;
 	p->cpu_sync = o->cpu_sync;
+	p->cpu_view = o->cpu_view;
+	p->shadow_timed = o->shadow_timed;
+	p->placement_any = o->placement_any;
 	p->inject_eagain = o->inject_eagain;
 	p->inject_short = o->inject_short;
 	p->inject_fence = o->inject_fence;

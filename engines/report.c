@@ -144,6 +144,10 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 	json_u64(f, "bounce_ns", c->bounce_ns);
 	json_u64(f, "cpu_syncs", c->cpu_syncs);
 	json_u64(f, "cpu_unbracketed", c->cpu_unbracketed);
+	json_u64(f, "shadow_copies", c->shadow_copies);
+	json_u64(f, "shadow_bytes", c->shadow_bytes);
+	json_u64(f, "shadow_ns", c->shadow_ns);
+	json_bool(f, "shadow_timed", c->shadow && c->shadow_timed);
 	report_errors(f, c);
 	fputs("\"result\":", f);
 	json_quote(f, j->failed ? "failed" : "ok");

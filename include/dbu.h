@@ -32,6 +32,8 @@ struct dbu_slot {
 	int dmabuf_fd;		/* -1 when the source exports no dma-buf */
 	size_t size;		/* bytes, a page multiple */
 	char *view;		/* CPU view, inside the contiguous area */
+	char *mem;		/* the exporter's CPU mapping: view, or apart
+				 * from it under cpu_view=shadow (NULL: none) */
 	char *pin;		/* same pages at a pinnable address, or NULL */
 	char *bounce;		/* host memory for the bounce attach, or NULL */
 	uint64_t io_base;	/* sqe->addr = io_base + offset in the slot */
@@ -47,6 +49,7 @@ struct dbu_slot {
 /* Exporters: one file each, one table entry in exporter.c. */
 #define DBU_EXP_DMABUF	(1U << 0)	/* slots carry a dma-buf fd */
 #define DBU_EXP_PIN	(1U << 1)	/* slots carry a pinnable mapping */
+#define DBU_EXP_NOMAP	(1U << 2)	/* no CPU mapping: cpu_view=shadow */
 
 struct dbu_exporter {
 	const char *name;	/* dmabuf_src keyword */
@@ -62,8 +65,24 @@ struct dbu_exporter {
 	 * generic mmap of s->dmabuf_fd.
 	 */
 	int (*map)(struct dbu_ctx *c, struct dbu_slot *s, void *at);
-	/* Where the memory lives, one short phrase. */
+	/*
+	 * Copy len bytes between the slot's memory at 'off' and host memory
+	 * (to_dev: into the slot), done when it returns: the exporter's own
+	 * copy API.  NULL: memcpy through the CPU mapping (s->mem).
+	 */
+	int (*copy)(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
+		    void *host, size_t len, bool to_dev);
+	/*
+	 * Where the memory lives, one short phrase; read again after the run
+	 * (c->area NULL by then) where the exporter can see it move.
+	 */
 	void (*placement)(struct dbu_ctx *c, char *buf, size_t len);
+	/*
+	 * Read where the slots' memory is, after export and again at the
+	 * end of the run (end), for placement(); fail when it is not where
+	 * the job asked for it.  NULL: nothing to read.
+	 */
+	int (*check_placement)(struct dbu_ctx *c, bool end);
 	void (*free)(struct dbu_ctx *c, struct dbu_slot *s);
 	void (*close)(struct dbu_ctx *c);
 };
@@ -109,6 +128,9 @@ struct dbu_opts {
 	int eagain_max;
 	int watchdog;
 	bool cpu_sync;
+	const char *cpu_view;		/* dmabuf_cpu_view: auto|mmap|shadow */
+	bool shadow_timed;
+	bool placement_any;
 	bool inject_fence;
 	int inject_eagain;
 	int inject_short;
@@ -181,6 +203,9 @@ struct dbu_ctx {
 	bool reg_per_buf;		/* buffer table: entry i = io_u i */
 	char *bounce_area;		/* bounce attach: host memory */
 	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
+	bool shadow;			/* fio's view is host memory, copied */
+	bool shadow_timed;		/* its copies inside fio's latencies */
+	bool placement_any;		/* memory found elsewhere: run on */
 	char exp_name[32];		/* the kernel's exp_name of slot 0 */
 
 	/* ring and target */
@@ -203,6 +228,9 @@ struct dbu_ctx {
 	uint64_t bounce_bytes;
 	uint64_t bounce_ns;
 	uint64_t cpu_syncs;
+	uint64_t shadow_copies;		/* cpu_view=shadow: copies made */
+	uint64_t shadow_bytes;
+	uint64_t shadow_ns;
 	uint64_t cpu_unbracketed;	/* completions fio saw device-owned */
 	uint64_t ios;
 	uint64_t io_errors;		/* requests that failed for good */
@@ -232,6 +260,8 @@ void dbu_area_free(struct dbu_ctx *c);
 int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 		 unsigned int dir);
 void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len);
+int dbu_placement_end(struct dbu_ctx *c);
+int dbu_fdinfo_memory(int fd, char *buf, size_t len);
 
 /* The one map from a CPU address in the area to (slot, offset). */
 static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
@@ -249,6 +279,16 @@ int dbu_attach_lookup(struct dbu_ctx *c, const char *name);
 int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce);
 int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
 		    size_t len, bool to_view);
+
+/* shadow.c: the CPU view apart from the memory (dmabuf_cpu_view) */
+int dbu_cpu_view_config(struct dbu_ctx *c, const char *view);
+int dbu_dev_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
+		 void *host, size_t len, bool to_dev);
+int dbu_shadow_map(struct dbu_ctx *c, struct dbu_slot *s, void *at);
+void dbu_shadow_unmap(struct dbu_ctx *c, struct dbu_slot *s);
+int dbu_shadow_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
+		    size_t len, bool to_dev, int64_t *ns);
+int dbu_shadow_push(struct dbu_ctx *c);
 void dbu_unregister_buffers(struct dbu_ctx *c, const char *why);
 extern const struct dbu_attach dbu_attach_pages;
 extern const struct dbu_attach dbu_attach_bounce;

@@ -148,7 +148,7 @@ if(DBU_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   message(WARNING "no dpkg-shlibdeps (dpkg-dev): the package will not "
-    "depend on the engine's libraries (liburing, libdrm)")
+    "depend on the engine's libraries (liburing, libdrm, libdrm_amdgpu)")
 endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_SOURCE_GENERATOR TGZ)

@@ -38,9 +38,11 @@ REPORT_TEXT = {
     "exporter": "the dma-buf's exporter (the kernel's exp_name; none for host)",
     "buffers": "size in bytes of each slot (one dma-buf per slot)",
     "first_io_ns": "per slot, the latency of its first request",
-    "cpu_view": "how fio's CPU accesses reach the memory (none, mmap, ...)",
+    "cpu_view": "how fio's CPU accesses reach the memory: mmap (the exporter's "
+                "mapping), shadow (a host copy), none",
     "cpu_sync": "whether CPU access is bracketed with DMA_BUF_IOCTL_SYNC",
-    "placement": "where the exporter put the memory",
+    "placement": "where the exporter put the memory, read after export and "
+                 "again after the run where the exporter can tell",
     "target": "the block device under the job's file",
     "target_driver": "its driver",
     "iommu_domain": "the target's IOMMU domain type: DMA (strict), DMA-FQ (lazy), "
@@ -65,6 +67,10 @@ REPORT_TEXT = {
     "cpu_syncs": "DMA_BUF_IOCTL_SYNC calls",
     "cpu_unbracketed": "completions left unbracketed by a SYNC (their slot still had "
                        "I/O in flight)",
+    "shadow_copies": "cpu_view=shadow: copies between fio's host copy and the memory",
+    "shadow_bytes": "bytes those copies moved",
+    "shadow_ns": "nanoseconds spent in them",
+    "shadow_timed": "whether they count in fio's latencies (dmabuf_shadow_timed)",
     "io_errors": "requests that failed",
     "errors_total": "errors recorded",
     "errors": "the first error messages, in the engine's one-line format",

@@ -32,10 +32,6 @@ pytestmark = [pytest.mark.host]
 PREFIX = "fio: dmabuf_uring: "
 SRC_VALID = ("udmabuf[:hugetlb], heap[:NAME], drm[:PATH], "
              "amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], host")
-NOT_IN_BUILD = (
-    "dmabuf_src: Operation not supported (EOPNOTSUPP). dmabuf_src={src} is "
-    "not available in this build (its exporter was not compiled in). Try "
-    "dmabuf_src=host, or rebuild with the exporter's libraries installed.")
 PAGES_REFUSED = (
     "dmabuf_attach=pages: Bad address (EFAULT). dmabuf_src={src} has no CPU "
     "pages io_uring can pin: its dma-buf mapping is VM_PFNMAP and registering "
@@ -134,13 +130,44 @@ CASES = [
      "/nonexistent: no such device node. Try dmabuf_src=drm to pick the "
      "first suitable device in /dev/dri, or load a DRM driver ('modprobe "
      "vgem')."),
-    ("amdgpu_not_in_build", ["--dmabuf_src=amdgpu", "--dmabuf_attach=bounce"],
-     NOT_IN_BUILD.format(src="amdgpu")),
-    ("amdgpu_path_not_in_build",
+    ("amdgpu_none", ["--dmabuf_src=amdgpu", "--dmabuf_attach=bounce"],
+     "finding an amdgpu device: No such device (ENODEV). no DRM node in "
+     "/dev/dri that this user can open is driven by amdgpu (none found). Load "
+     "amdgpu (the kernel's own, not amdgpu-dkms), check the render group, or "
+     "give dmabuf_src=amdgpu:PATH."),
+    ("amdgpu_path_missing",
      ["--dmabuf_src=amdgpu:/dev/dri/renderD128:vram", "--dmabuf_attach=bounce"],
-     NOT_IN_BUILD.format(src="amdgpu:/dev/dri/renderD128:vram")),
-    ("cuda_not_in_build", ["--dmabuf_src=cuda:0", "--dmabuf_attach=bounce"],
-     NOT_IN_BUILD.format(src="cuda:0")),
+     "opening the amdgpu device: No such file or directory (ENOENT). "
+     "/dev/dri/renderD128: no such device node. Try dmabuf_src=amdgpu to pick "
+     "the first amdgpu render node."),
+    ("amdgpu_not_amdgpu", ["--dmabuf_src=amdgpu:/dev/null:gtt",
+                           "--dmabuf_attach=bounce"],
+     "opening the amdgpu device: No such device (ENODEV). /dev/null is driven "
+     "by unknown, not amdgpu. Try dmabuf_src=drm:/dev/null for a dumb buffer "
+     "on it."),
+    ("amdgpu_domain_unknown", ["--dmabuf_src=amdgpu:/dev/dri/card0:lds",
+                               "--dmabuf_attach=bounce"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=amdgpu:/dev/dri/"
+     "card0:lds: the domain is vram or gtt (got 'lds'). Try dmabuf_src=amdgpu:"
+     "/dev/dri/renderD128:vram."),
+    ("amdgpu_empty_arg", ["--dmabuf_src=amdgpu:", "--dmabuf_attach=bounce"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=amdgpu: takes "
+     "[PATH][:vram|gtt] after ':'. Try dmabuf_src=amdgpu or "
+     "dmabuf_src=amdgpu::gtt."),
+    # -- dmabuf_cpu_view
+    ("cpu_view_unknown", [*HOST_PAGES, "--dmabuf_cpu_view=copy"],
+     "dmabuf_cpu_view: Invalid argument (EINVAL). unknown dmabuf_cpu_view "
+     "'copy'. Valid values: auto, mmap, shadow."),
+    ("cpu_view_shadow_host", ["--dmabuf_src=host", "--dmabuf_attach=bounce",
+                              "--dmabuf_cpu_view=shadow"],
+     "dmabuf_cpu_view=shadow: Invalid argument (EINVAL). dmabuf_src=host is "
+     "host memory already; a shadow copy of it checks nothing. Use "
+     "dmabuf_cpu_view=auto."),
+    ("cpu_view_shadow_pages", ["--dmabuf_src=udmabuf", "--dmabuf_attach=pages",
+                               "--dmabuf_cpu_view=shadow"],
+     "dmabuf_cpu_view=shadow with dmabuf_attach=pages: Invalid argument "
+     "(EINVAL). the pages attach registers the CPU pages of the memory "
+     "itself. Use dmabuf_cpu_view=mmap, or dmabuf_attach=bounce or kernel."),
     # -- dmabuf_attach and what fio's options ask
     ("attach_unknown", ["--dmabuf_src=host", "--dmabuf_attach=foo"],
      "dmabuf_attach: Invalid argument (EINVAL). unknown dmabuf_attach 'foo'. "
