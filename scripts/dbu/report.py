@@ -24,6 +24,15 @@ COLS = [("job", "job"), ("source", "source"), ("attach", "attach"), ("iommu", "i
         ("usr_cpu", "usr%"), ("sys_cpu", "sys%"), ("cpu_per_io_us", "CPU/IO us"),
         ("eagain", "EAGAIN"), ("reason", "reason")]
 NUMERIC = set(R.METRIC_KEYS) | {"n"}
+TRUNC = {"reason": 70, "placement": 60}
+
+
+def columns(scen):
+    """p2p rows also say where the memory was (the report's placement)."""
+    if scen != "p2p":
+        return COLS
+    i = [k for k, _ in COLS].index("exporter") + 1
+    return COLS[:i] + [("placement", "memory")] + COLS[i:]
 
 
 def sort_key(r):
@@ -46,21 +55,24 @@ def cell(r, key):
     return "" if v is None else str(v)
 
 
-def render_text(rows, width_reason=70):
+def render_text(rows):
     lines = []
     for scen in sorted({r.get("scenario", "") for r in rows}):
         rs = [r for r in rows if r.get("scenario", "") == scen]
+        cols = columns(scen)
         lines.append(_title(scen, rs))
-        table = [[h for _, h in COLS]]
+        table = [[h for _, h in cols]]
         for r in rs:
-            cells = [cell(r, k) for k, _ in COLS]
-            if len(cells[-1]) > width_reason:
-                cells[-1] = cells[-1][:width_reason - 3] + "..."
+            cells = [cell(r, k) for k, _ in cols]
+            for i, (k, _) in enumerate(cols):
+                w = TRUNC.get(k)
+                if w and len(cells[i]) > w:
+                    cells[i] = cells[i][:w - 3] + "..."
             table.append(cells)
-        widths = [max(len(t[i]) for t in table) for i in range(len(COLS))]
+        widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
         for n, t in enumerate(table):
             parts = []
-            for i, (k, _) in enumerate(COLS):
+            for i, (k, _) in enumerate(cols):
                 parts.append(t[i].rjust(widths[i]) if k in NUMERIC else t[i].ljust(widths[i]))
             lines.append("  ".join(parts).rstrip())
             if n == 0:
@@ -77,12 +89,13 @@ def render_markdown(rows):
     lines = []
     for scen in sorted({r.get("scenario", "") for r in rows}):
         rs = [r for r in rows if r.get("scenario", "") == scen]
+        cols = columns(scen)
         lines.append(f"### {_md(_title(scen, rs))}")
         lines.append("")
-        lines.append("| " + " | ".join(h for _, h in COLS) + " |")
-        lines.append("|" + "|".join("---:" if k in NUMERIC else "---" for k, _ in COLS) + "|")
+        lines.append("| " + " | ".join(h for _, h in cols) + " |")
+        lines.append("|" + "|".join("---:" if k in NUMERIC else "---" for k, _ in cols) + "|")
         for r in rs:
-            lines.append("| " + " | ".join(_md(cell(r, k)) for k, _ in COLS) + " |")
+            lines.append("| " + " | ".join(_md(cell(r, k)) for k, _ in cols) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -178,6 +178,32 @@ def test_p2p_verify_chains_and_the_witness(tmp_path, target_file):
     assert "bad magic header" in r.stderr
 
 
+def test_p2p_on_the_cuda_double(tmp_path, target_file):
+    """GPU_SRC=cuda:0 through the libcuda test double (tests/cuda/): the
+    bounce verify chains pass unchanged, and the report's p2p table says, per
+    row, where the memory was."""
+    out = tmp_path / "res"
+    double = BUILD / "cuda-double" / "current"
+    p = bench("run", "p2p", "--target", target_file, "--set", "GPU_SRC=cuda:0",
+              "--job", "verify-*/*", "--out", out,
+              env={"LD_LIBRARY_PATH": str(double)})
+    assert p.returncode == 0, p.stderr
+    st = {r["job"]: r for r in rows(out)}
+    for j in ("verify-write/write-bounce", "verify-write/witness-bounce",
+              "verify-read/read-bounce"):
+        assert st[j]["status"] == "ok", (j, st[j]["reason"])
+    assert st["verify-read/read-bounce"]["cpu_view"] == "shadow"
+    assert st["verify-read/read-bounce"]["placement"].startswith(
+        "CUDA device memory (cuMemAlloc) on cuda:0, dbu libcuda test double")
+    rep = bench("report", out)
+    assert rep.returncode == 0, rep.stderr
+    head = next(ln for ln in rep.stdout.splitlines() if ln.startswith("job "))
+    assert "memory" in head.split()
+    line = next(ln for ln in rep.stdout.splitlines()
+                if ln.startswith("verify-read/read-bounce"))
+    assert "CUDA device memory (cuMemAlloc) on cuda:0" in line
+
+
 @pytest.mark.parametrize("jobfile", sorted(
     str(p.relative_to(REPO)) for p in (REPO / "jobs").glob("*/*.fio")))
 def test_job_file_has_header_and_parses(jobfile, tmp_path, target_file):
