@@ -62,30 +62,6 @@ int dbu_cpu_view_config(struct dbu_ctx *c, const char *view)
 }
 
 /*
- * Copy between the slot's memory and host memory: the exporter's copy API,
- * or memcpy through its CPU mapping, bracketed by DMA_BUF_IOCTL_SYNC unless
- * the mapping is fio's view and fio holds it in CPU access already.
- */
-int dbu_dev_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
-		 void *host, size_t len, bool to_dev)
-{
-	unsigned int dir = to_dev ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
-	bool sync = s->dmabuf_fd >= 0 && (c->shadow || !c->cpu_sync);
-	int ret;
-
-	if (c->exp->copy)
-		return c->exp->copy(c, s, off, host, len, to_dev);
-	ret = sync ? dbu_cpu_sync(c, s, true, dir) : 0;
-	if (ret)
-		return ret;
-	if (to_dev)
-		memcpy(s->mem + off, host, len);
-	else
-		memcpy(host, s->mem + off, len);
-	return sync ? dbu_cpu_sync(c, s, false, dir) : 0;
-}
-
-/*
  * cpu_view=shadow: host memory at 'at' for fio, the exporter's mapping
  * (where it has one) anywhere else, for the copies.
  */

@@ -18,7 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <liburing.h>
+#include <linux/dma-buf.h>
 
 #define DBU_NAME	"dmabuf_uring"
 #define DBU_SLOTS_MAX	16384		/* IORING_MAX_REG_BUFFERS */
@@ -274,6 +276,31 @@ static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,
 	return &c->slots[i];
 }
 
+/*
+ * Copy between the slot's memory and host memory: the exporter's copy API,
+ * or memcpy through its CPU mapping, bracketed by DMA_BUF_IOCTL_SYNC unless
+ * the mapping is fio's view and fio holds it in CPU access already.
+ * Inline: bounce makes one per I/O.
+ */
+static inline int dbu_dev_copy(struct dbu_ctx *c, struct dbu_slot *s,
+			       size_t off, void *host, size_t len, bool to_dev)
+{
+	unsigned int dir = to_dev ? DMA_BUF_SYNC_WRITE : DMA_BUF_SYNC_READ;
+	bool sync = s->dmabuf_fd >= 0 && (c->shadow || !c->cpu_sync);
+	int ret;
+
+	if (c->exp->copy)
+		return c->exp->copy(c, s, off, host, len, to_dev);
+	ret = sync ? dbu_cpu_sync(c, s, true, dir) : 0;
+	if (ret)
+		return ret;
+	if (to_dev)
+		memcpy(s->mem + off, host, len);
+	else
+		memcpy(host, s->mem + off, len);
+	return sync ? dbu_cpu_sync(c, s, false, dir) : 0;
+}
+
 /* attach.c, attach_*.c */
 int dbu_attach_lookup(struct dbu_ctx *c, const char *name);
 int dbu_register_iovecs(struct dbu_ctx *c, bool use_bounce);
@@ -282,8 +309,6 @@ int dbu_bounce_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
 
 /* shadow.c: the CPU view apart from the memory (dmabuf_cpu_view) */
 int dbu_cpu_view_config(struct dbu_ctx *c, const char *view);
-int dbu_dev_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,
-		 void *host, size_t len, bool to_dev);
 int dbu_shadow_map(struct dbu_ctx *c, struct dbu_slot *s, void *at);
 void dbu_shadow_unmap(struct dbu_ctx *c, struct dbu_slot *s);
 int dbu_shadow_copy(struct dbu_ctx *c, struct dbu_slot *s, size_t off,

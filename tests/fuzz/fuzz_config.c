@@ -9,8 +9,9 @@
  * eagain_max watchdog inject_eagain force_async sqpoll_cpu depth nr_files
  * size_max min_bs max_bs md_per_io_size, a bitmask of the bools (cpu_sync
  * direct trim reads writes hipri sqpoll sqpoll_cpu_set registerfiles nowait
- * uncached mem_set), one of the strings that are NULL (src attach job), and
- * an io_uring_cmd "name=value" (cmd_only).
+ * uncached mem_set shadow_timed placement_any), one of the strings that are
+ * NULL (src attach job cpu_view), an io_uring_cmd "name=value" (cmd_only)
+ * and dmabuf_cpu_view.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -51,6 +52,16 @@ static void check_result(const struct dbu_ctx *c, const struct dbu_opts *o,
 	FZ_ASSERT(!o->ro.uncached || (!o->direct && c->att != &dbu_attach_kernel));
 	if (c->att == &dbu_attach_kernel)
 		FZ_ASSERT(o->direct && !o->ro.hipri);
+	/* the view: shadow for memory the CPU cannot map, never for host */
+	FZ_ASSERT(c->shadow == !strcmp(c->cpu_view, "shadow"));
+	if (c->exp->flags & DBU_EXP_NOMAP)
+		FZ_ASSERT(c->shadow);
+	if (c->shadow)
+		FZ_ASSERT((c->exp->flags & DBU_EXP_DMABUF) &&
+			  ((c->exp->flags & DBU_EXP_NOMAP) ||
+			   c->att != &dbu_attach_pages));
+	if (o->cpu_view && !strcmp(o->cpu_view, "mmap"))
+		FZ_ASSERT(!c->shadow);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -90,6 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.ro.nowait = bools & (1 << 9);
 	o.ro.uncached = bools & (1 << 10);
 	o.mem_set = bools & (1 << 11);
+	o.shadow_timed = bools & (1 << 12);
+	o.placement_any = bools & (1 << 13);
 	if (nulls & 1)
 		o.src = NULL;
 	if (nulls & 2)
@@ -97,6 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nulls & 4)
 		o.job = NULL;
 	snprintf(o.cmd_only, sizeof(o.cmd_only), "%s", fz_str(&f));
+	o.cpu_view = nulls & 8 ? NULL : fz_str(&f);
 
 	dbu_ctx_init(&c);
 	ret = dbu_config(&c, &o);
