@@ -195,24 +195,6 @@ static int amdgpu_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 	return 0;
 }
 
-/* Bytes in VRAM by the fdinfo line "vram N KiB", or -1 when not said. */
-static long long fdinfo_vram(const char *seen)
-{
-	const char *v = strstr(seen, "vram ");
-	unsigned long long n;
-	char unit[8] = "";
-
-	if (!v || sscanf(v + 5, "%llu %7s", &n, unit) < 1)
-		return -1;
-	if (!strncmp(unit, "KiB", 3))
-		return n << 10;
-	if (!strncmp(unit, "MiB", 3))
-		return n << 20;
-	if (!strncmp(unit, "GiB", 3))
-		return n << 30;
-	return n;
-}
-
 static int amdgpu_check_placement(struct dbu_ctx *c, bool end)
 {
 	struct amdgpu_priv *p = c->exp_priv;
@@ -222,7 +204,7 @@ static int amdgpu_check_placement(struct dbu_ctx *c, bool end)
 	if (!dbu_fdinfo_memory(amdgpu_device_get_fd(p->dev), seen,
 			       sizeof(p->seen[0])))
 		snprintf(seen, sizeof(p->seen[0]), "no fdinfo memory keys");
-	vram = fdinfo_vram(seen);
+	vram = dbu_region_bytes(seen, "vram");
 	if (!p->vram || vram < 0 || (uint64_t)vram >= p->total)
 		return 0;
 	p->moved = true;

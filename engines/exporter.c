@@ -365,36 +365,3 @@ void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len)
 	}
 	fclose(f);
 }
-
-/*
- * The DRM fdinfo memory keys of a DRM fd (drm-usage-stats.rst): the
- * regions and their sizes, "vram 64 MiB, gtt 4 KiB" from drm-memory-*
- * (older kernels) or drm-total-*.  Returns how many regions it found.
- */
-int dbu_fdinfo_memory(int fd, char *buf, size_t len)
-{
-	char path[64], line[256], name[64], unit[16];
-	unsigned long long val;
-	size_t pos = 0;
-	int n = 0;
-	FILE *f;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f) && pos < len) {
-		unit[0] = '\0';
-		if (sscanf(line, "drm-memory-%63[^:]: %llu %15s", name, &val,
-			   unit) < 2 &&
-		    sscanf(line, "drm-total-%63[^:]: %llu %15s", name, &val,
-			   unit) < 2)
-			continue;
-		pos += snprintf(buf + pos, len - pos, "%s%s %llu %s",
-				n ? ", " : "", name, val, unit[0] ? unit : "B");
-		n++;
-	}
-	fclose(f);
-	return n;
-}

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <liburing.h>
 #include <linux/dma-buf.h>
@@ -263,7 +264,11 @@ int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 		 unsigned int dir);
 void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len);
 int dbu_placement_end(struct dbu_ctx *c);
+
+/* fdinfo.c: the DRM fdinfo memory regions of a DRM fd */
+int dbu_fdinfo_regions(FILE *f, char *buf, size_t len);
 int dbu_fdinfo_memory(int fd, char *buf, size_t len);
+long long dbu_region_bytes(const char *regions, const char *name);
 
 /* The one map from a CPU address in the area to (slot, offset). */
 static inline struct dbu_slot *dbu_slot_of(struct dbu_ctx *c,

@@ -17,6 +17,7 @@ PROGRAMS = {
     "kernel_errors": PROBE_SOURCES,
     "watchdog_bound": ["engines/watchdog.c", "engines/error.c"],
     "error_latest": ["engines/error.c"],
+    "fdinfo_regions": ["engines/fdinfo.c"],
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dbu_ctest import compile_c
 from dbu_test import BUILD, REPO, read_reports, run_fio
 
 pytestmark = [pytest.mark.host]
@@ -325,3 +326,10 @@ def test_refused_before_libcuda(target, tmp_path, args, msg):
     assert r.returncode == 1
     assert engine_lines(r) == [msg], r.stderr
     assert not log.exists()
+
+
+def test_fdinfo_regions(tmp_path):
+    """The fdinfo parser behind amdgpu's and drm's placement (tests/c)."""
+    prog = compile_c("fdinfo_regions", tmp_path)
+    r = subprocess.run([prog], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr

@@ -27,7 +27,8 @@ TARGETS = {"nvme": "/dev/nvme0n1", "nullb": "/dev/nullb0"}
 EXPORTERS = {
     "udmabuf": ("udmabuf", "udmabuf", "system RAM (memfd)"),
     "heap": ("heap", "system", "system RAM (dma-heap system)"),
-    "drm": ("drm", "drm", "DRM vgem dumb buffer (/dev/dri/card0)"),
+    "drm": ("drm", "drm", "DRM vgem dumb buffer (/dev/dri/card0); system "
+            "RAM (vgem keeps GEM objects in shmem)"),
 }
 SHAPES = [("4k", 1, "write", "1m"), ("4k", 32, "randwrite", "1m"),
           ("128k", 1, "randwrite", "4m"), ("128k", 32, "write", "4m")]
