@@ -14,8 +14,8 @@
  * attach, a failed P2P distance check or memory pressure, and the I/O
  * still "succeeds".  So where the memory is is read after export and
  * again after the run: the GEM info (the domain the object prefers) and
- * the DRM fdinfo of the device fd, whose drm-memory-* (drm-total-*) keys
- * say how much of its memory is in each region.  With vram asked for,
+ * the DRM fdinfo of the device fd, whose drm-memory-* (drm-resident-*)
+ * keys say how much of the client's memory is resident in each region.  With vram asked for,
  * memory found outside VRAM fails the job unless dmabuf_placement_any=1.
  */
 #include <errno.h>
@@ -36,6 +36,7 @@ struct amdgpu_priv {
 	bool vram;		/* the domain asked for */
 	uint32_t heap;		/* GEM info of slot 0: preferred domains */
 	uint64_t total;		/* bytes of all slots */
+	long long base;		/* resident VRAM of the client at open */
 	char seen[2][160];	/* fdinfo after export, after the run */
 	bool moved;		/* found outside the domain asked for */
 };
@@ -157,6 +158,10 @@ static int amdgpu_open(struct dbu_ctx *c, const char *arg)
 			"amdgpu_device_initialize",
 			"libdrm_amdgpu could not initialise %s. Check the "
 			"kernel log (dmesg | grep amdgpu)", p->path);
+	dbu_fdinfo_memory(amdgpu_device_get_fd(p->dev), p->seen[0],
+			  sizeof(p->seen[0]));
+	p->base = dbu_region_bytes(p->seen[0], "vram");
+	p->seen[0][0] = '\0';
 	return 0;
 }
 
@@ -195,29 +200,39 @@ static int amdgpu_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 	return 0;
 }
 
+/*
+ * The client's resident VRAM grew by at least what the job allocated:
+ * otherwise some of it is elsewhere.  The counts cover every object of the
+ * DRM client, which libdrm_amdgpu shares between the jobs of one process
+ * on one GPU (thread=1): there one job's VRAM can hide another's eviction.
+ */
 static int amdgpu_check_placement(struct dbu_ctx *c, bool end)
 {
 	struct amdgpu_priv *p = c->exp_priv;
 	char *seen = p->seen[end];
 	long long vram;
 
-	if (!dbu_fdinfo_memory(amdgpu_device_get_fd(p->dev), seen,
-			       sizeof(p->seen[0])))
-		snprintf(seen, sizeof(p->seen[0]), "no fdinfo memory keys");
+	dbu_fdinfo_memory(amdgpu_device_get_fd(p->dev), seen,
+			  sizeof(p->seen[0]));
 	vram = dbu_region_bytes(seen, "vram");
-	if (!p->vram || vram < 0 || (uint64_t)vram >= p->total)
+	if (!p->vram || (vram >= 0 && p->base >= 0 &&
+			 (uint64_t)(vram - p->base) >= p->total))
 		return 0;
-	p->moved = true;
+	p->moved = vram >= 0 && p->base >= 0;
 	if (c->placement_any)
 		return 0;
+	if (!p->moved)
+		return dbu_error(c, -EREMOTEIO, "placement of dmabuf_src=amdgpu",
+			"%s publishes no resident VRAM in its DRM fdinfo "
+			"(drm-memory-vram or drm-resident-vram), so where the "
+			"memory is cannot be checked. Set dmabuf_placement_any=1 "
+			"to run unchecked", p->path);
 	return dbu_error(c, -EREMOTEIO, "placement of dmabuf_src=amdgpu",
-		"%s of the %llu bytes asked for in VRAM on %s %s the %s (fdinfo: "
-		"%s): the memory is not where the job says. Set "
-		"dmabuf_placement_any=1 to run on it and report it",
-		end ? "at the end of the run" : "after export",
-		(unsigned long long)p->total, p->path,
-		vram ? "only part are in VRAM" : "none are in VRAM",
-		end ? "run" : "export", seen);
+		"%s: %s, resident VRAM grew by %lld of the %llu bytes asked for "
+		"in VRAM (fdinfo before: vram %lld B; now: %s); the rest is "
+		"elsewhere. Set dmabuf_placement_any=1 to run on and report it",
+		p->path, end ? "at the end of the run" : "after export",
+		vram - p->base, (unsigned long long)p->total, p->base, seen);
 }
 
 static void amdgpu_placement(struct dbu_ctx *c, char *buf, size_t len)
@@ -228,11 +243,13 @@ static void amdgpu_placement(struct dbu_ctx *c, char *buf, size_t len)
 		snprintf(buf, len, "amdgpu (not opened)");
 		return;
 	}
-	snprintf(buf, len, "amdgpu %s asked (GEM domain 0x%x) on %s; fdinfo "
-		 "after export: %s; after the run: %s%s", p->vram ? "VRAM" :
-		 "GTT", p->heap, p->path, p->seen[0][0] ? p->seen[0] : "-",
+	snprintf(buf, len, "amdgpu %s asked (GEM domain 0x%x) on %s; resident "
+		 "per fdinfo after export: %s; after the run: %s%s",
+		 p->vram ? "VRAM" : "GTT", p->heap, p->path,
+		 p->seen[0][0] ? p->seen[0] : "none published",
 		 p->seen[1][0] ? p->seen[1] : "-",
-		 p->moved ? "; MOVED out of VRAM" : "");
+		 !p->vram ? "" : p->moved ? "; NOT ALL IN VRAM" :
+		 c->placement_any && p->base < 0 ? "; VRAM unchecked" : "");
 }
 
 static void amdgpu_free(struct dbu_ctx *c, struct dbu_slot *s)

@@ -71,7 +71,7 @@ static const struct {
 
 #define DBU_SRC_VALID \
 	"udmabuf[:hugetlb], heap[:NAME], drm[:PATH], " \
-	"amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], host"
+	"amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], host"
 
 int dbu_exporter_lookup(struct dbu_ctx *c, const char *src)
 {
@@ -257,11 +257,17 @@ void dbu_area_free(struct dbu_ctx *c)
 				"at teardown; the remaining slots are freed "
 				"unsynced", i, c->watchdog_s);
 		}
+		/*
+		 * The dma-buf goes before the memory behind it.  A ring whose
+		 * unregistration never returned may still map it for the
+		 * device: then the memory is left to the process's exit.
+		 */
 		dbu_shadow_unmap(c, s);
-		c->exp->free(c, s);
 		if (s->dmabuf_fd >= 0)
 			close(s->dmabuf_fd);
 		s->dmabuf_fd = -1;
+		if (!c->stuck)
+			c->exp->free(c, s);
 		s->view = NULL;
 	}
 	c->nr_live = 0;		/* the slot table stays, for the report */

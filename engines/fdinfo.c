@@ -3,17 +3,20 @@
  * dmabuf_uring: where a DRM driver says a client's memory is.
  *
  * DRM fdinfo (Documentation/gpu/drm-usage-stats.rst) lists per region the
- * memory of the fd's objects: "drm-memory-<region>: <n> [KiB|MiB]" (older
- * kernels, amdgpu) and "drm-total-<region>: ..." (drm_print_memory_stats).
- * Read once after export and once after the run: that is what
- * "placement" reports, and what amdgpu's VRAM check compares.
+ * memory of the client's objects.  What is resident in a region is what
+ * says where memory is: "drm-memory-<region>: <n> [KiB|MiB]" (older
+ * kernels, amdgpu) or "drm-resident-<region>: ..." (drm_print_memory_stats,
+ * whose drm-total-* counts objects by where they would like to be).  Read
+ * at open, after export and after the run: what "placement" reports and
+ * what amdgpu's VRAM check compares.  The counts are the DRM client's,
+ * every object of the fd, not one buffer's.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "dbu.h"
 
-/* "vram 64 MiB, gtt 4 KiB" from fdinfo text; returns the regions found. */
+/* "vram 64 MiB, gtt 4 KiB" (resident) from fdinfo; returns how many. */
 int dbu_fdinfo_regions(FILE *f, char *buf, size_t len)
 {
 	char line[256], name[64], unit[16];
@@ -26,7 +29,7 @@ int dbu_fdinfo_regions(FILE *f, char *buf, size_t len)
 		unit[0] = '\0';
 		if (sscanf(line, "drm-memory-%63[^:]: %llu %15s", name, &val,
 			   unit) < 2 &&
-		    sscanf(line, "drm-total-%63[^:]: %llu %15s", name, &val,
+		    sscanf(line, "drm-resident-%63[^:]: %llu %15s", name, &val,
 			   unit) < 2)
 			continue;
 		pos += snprintf(buf + pos, len - pos, "%s%s %llu %s",

@@ -488,11 +488,12 @@ static int dbu_from_device(struct dbu_data *d, struct io_u *io_u, int res,
 		else
 			c->cpu_unbracketed++;
 	}
-	if (!ret && d->bounce && io_u->ddir == DDIR_READ && res > 0)
+	if (io_u->ddir != DDIR_READ || res <= 0 || io_u->error)
+		return ret;
+	if (!ret && d->bounce)
 		ret = dbu_bounce_copy(c, s, io->off, res, true);
 	/* a read's shadow copy; untimed ones wait for fio's clock */
-	if (!ret && d->shadow && !d->shadow_late &&
-	    io_u->ddir == DDIR_READ && res > 0)
+	if (!ret && d->shadow && !d->shadow_late)
 		ret = dbu_shadow_copy(c, s, io->off, res, false, &ns);
 	return ret;
 }

@@ -14,6 +14,11 @@
  *   dmabuf_cpu_view=auto    shadow where the exporter has no CPU mapping,
  *                           else mmap (the default)
  *
+ * Through a CPU mapping, each copy brackets the whole dma-buf with
+ * DMA_BUF_IOCTL_SYNC, whatever else of the slot the device holds: with
+ * dmabuf_attach=kernel a slot per I/O (dmabuf_size_max=bs) keeps copies
+ * from waiting on fences of other I/O in flight there.
+ *
  * The copies are counted in the report (shadow_*).  Where fio does not
  * look at the bytes (no verify, buffers filled once) none is made per I/O:
  * the staging copy goes into the memory once, before the first I/O, so

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * fdinfo.c: the DRM fdinfo memory regions, as amdgpu (drm-memory-*, KiB)
- * and drm_print_memory_stats (drm-total-*, with or without a unit) print
- * them, and the bytes of one region: what amdgpu's VRAM check compares.
+ * fdinfo.c: the DRM fdinfo resident memory per region, as amdgpu
+ * (drm-memory-*, KiB) and drm_print_memory_stats (drm-resident-*, with or
+ * without a unit; its drm-total-* is not residency) print them, and the bytes of one region: what amdgpu's VRAM check compares.
  * Exit 0 pass, 1 fail.
  */
 #include <stdio.h>
@@ -39,9 +39,10 @@ int main(void)
 	CHECK(dbu_region_bytes(buf, "cpu") == 0);
 	CHECK(dbu_region_bytes(buf, "vra") == -1);
 	CHECK(dbu_region_bytes(buf, "stolen") == -1);
-	/* drm_print_memory_stats: drm-total-*, a bare byte count is bytes */
+	/* drm_print_memory_stats: drm-resident-*, a bare count is bytes */
 	CHECK(regions("drm-driver:\ti915\ndrm-total-system0:\t8192\n"
-		      "drm-shared-system0:\t0\ndrm-total-local0:\t2 MiB\n"
+		      "drm-shared-system0:\t0\ndrm-resident-system0:\t8192\n"
+		      "drm-total-local0:\t4 MiB\n"
 		      "drm-resident-local0:\t2 MiB\n", buf, sizeof(buf)) == 2);
 	CHECK(!strcmp(buf, "system0 8192 B, local0 2 MiB"));
 	CHECK(dbu_region_bytes(buf, "system0") == 8192);

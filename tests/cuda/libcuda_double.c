@@ -21,6 +21,11 @@
  *   DBU_CUDA_DOUBLE_EXPORT=memfd  never a udmabuf
  *   DBU_CUDA_DOUBLE_DROP=htod|dtoh  that copy moves nothing, returns success
  *                                 (the silent no-op a verify must catch)
+ *   DBU_CUDA_DOUBLE_VMM=0         CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_...
+ *   DBU_CUDA_DOUBLE_RDMA=0        ..._GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED
+ * The VMM entry points keep CUDA's rules the engine must follow: sizes a
+ * multiple of the granularity (2 MiB), a mapping made accessible with
+ * cuMemSetAccess before any copy, unmap before the range is freed.
  * Built with -DDOUBLE_OLD it lacks cuMemGetHandleForAddressRange: a driver
  * older than CUDA 11.7.
  */
@@ -43,14 +48,24 @@
 #define MAX_ALLOCS	4096
 #define PAGE		4096UL
 
+#define GRAN		(2UL << 20)
+
 static struct alloc {
 	char *map;		/* the mapping; 0: free entry */
 	size_t map_len;
 	CUdeviceptr ptr;	/* what cuMemAlloc returned */
 	size_t size;
 	int memfd;
+	int vmm;		/* 1: mapped by cuMemMap, 2: ... and accessible */
 } allocs[MAX_ALLOCS];
-static int inited, ctx_refs, ctx_current;
+static struct handle {
+	int memfd;		/* -1: free entry */
+	size_t size;
+	int refs;		/* mappings of it */
+	int released;
+} handles[MAX_ALLOCS];
+static int inited, ctx_refs;
+static __thread int ctx_current;	/* current is per thread, as in CUDA */
 
 static long env_num(const char *name, long def)
 {
@@ -178,9 +193,17 @@ API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 API CUresult cuDeviceGetAttribute(int *val, int attr, CUdevice dev)
 {
 	ENTER(cuDeviceGetAttribute, 0, "%d %d", attr, dev);
-	if (attr != CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED)
+	if (attr == CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED)
+		*val = (int)env_num("DBU_CUDA_DOUBLE_DMABUF", 1);
+	else if (attr == CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED)
+		*val = (int)env_num("DBU_CUDA_DOUBLE_VMM", 1);
+	else if (attr ==
+		 CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED)
+		*val = (int)env_num("DBU_CUDA_DOUBLE_RDMA", 1);
+	else if (attr == CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WRITES_ORDERING)
+		*val = CU_GPU_DIRECT_RDMA_WRITES_ORDERING_NONE;
+	else
 		return CUDA_ERROR_INVALID_VALUE;
-	*val = (int)env_num("DBU_CUDA_DOUBLE_DMABUF", 1);
 	return CUDA_SUCCESS;
 }
 
@@ -271,7 +294,7 @@ API CUresult cuMemFree_v2(CUdeviceptr ptr)
 
 	ENTER(cuMemFree_v2, 1, "");
 	a = find(ptr, 0);
-	if (!a || a->ptr != ptr)
+	if (!a || a->ptr != ptr || a->vmm)
 		return CUDA_ERROR_INVALID_VALUE;
 	munmap(a->map, a->map_len);
 	close(a->memfd);
@@ -301,7 +324,8 @@ API CUresult cuMemGetHandleForAddressRange(void *handle, CUdeviceptr ptr,
 	ENTER(cuMemGetHandleForAddressRange, 1, "%zu %d %llu", size, type,
 	      flags);
 	a = find(ptr, size);
-	if (!a || type != CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD || flags ||
+	if (!a || a->vmm == 1 || type != CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD ||
+	    flags ||
 	    ptr % PAGE || size % PAGE)
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!udmabuf_ok()) {
@@ -333,10 +357,18 @@ static int dropped(const char *which)
 	return v && !strcmp(v, which);
 }
 
+/* Memory a copy may touch: allocated, and mapped accessible if VMM. */
+static int usable(CUdeviceptr ptr, size_t len)
+{
+	struct alloc *a = find(ptr, len);
+
+	return a && a->vmm != 1;
+}
+
 API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t len)
 {
 	ENTER(cuMemcpyHtoD_v2, 1, "%zu", len);
-	if (!find(dst, len))
+	if (!usable(dst, len))
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!dropped("htod"))
 		memcpy((void *)(uintptr_t)dst, src, len);
@@ -346,9 +378,190 @@ API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t len)
 API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t len)
 {
 	ENTER(cuMemcpyDtoH_v2, 1, "%zu", len);
-	if (!find(src, len))
+	if (!usable(src, len))
 		return CUDA_ERROR_INVALID_VALUE;
 	if (!dropped("dtoh"))
 		memcpy(dst, (void *)(uintptr_t)src, len);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuFlushGPUDirectRDMAWrites(int target, int scope)
+{
+	ENTER(cuFlushGPUDirectRDMAWrites, 1, "%d %d", target, scope);
+	return target == CU_FLUSH_GPU_DIRECT_RDMA_WRITES_TARGET_CURRENT_CTX &&
+	       scope == CU_FLUSH_GPU_DIRECT_RDMA_WRITES_TO_OWNER ?
+	       CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- the virtual memory management API */
+static int prop_ok(const CUmemAllocationProp *prop)
+{
+	return prop->type == CU_MEM_ALLOCATION_TYPE_PINNED &&
+	       prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE &&
+	       prop->location.id >= 0 &&
+	       prop->location.id < env_num("DBU_CUDA_DOUBLE_DEVICES", 1) &&
+	       !prop->win32HandleMetaData &&
+	       (!prop->allocFlags.gpuDirectRDMACapable ||
+		env_num("DBU_CUDA_DOUBLE_RDMA", 1));
+}
+
+API CUresult cuMemGetAllocationGranularity(size_t *gran,
+					   const CUmemAllocationProp *prop,
+					   int option)
+{
+	ENTER(cuMemGetAllocationGranularity, 0, "%d", option);
+	if (!prop_ok(prop) || !env_num("DBU_CUDA_DOUBLE_VMM", 1))
+		return CUDA_ERROR_INVALID_VALUE;
+	*gran = GRAN;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t size,
+			 const CUmemAllocationProp *prop,
+			 unsigned long long flags)
+{
+	int i;
+
+	ENTER(cuMemCreate, 1, "%zu rdma=%u", size,
+	      prop->allocFlags.gpuDirectRDMACapable);
+	if (!prop_ok(prop) || flags || !size || size % GRAN)
+		return CUDA_ERROR_INVALID_VALUE;
+	for (i = 0; i < MAX_ALLOCS; i++) {
+		struct handle *m = &handles[i];
+
+		if (m->size)
+			continue;
+		m->memfd = memfd_create("dbu-cuda-double", MFD_ALLOW_SEALING);
+		if (m->memfd < 0 || ftruncate(m->memfd, size) ||
+		    fcntl(m->memfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+			if (m->memfd >= 0)
+				close(m->memfd);
+			return CUDA_ERROR_OUT_OF_MEMORY;
+		}
+		m->size = size;
+		m->refs = m->released = 0;
+		*h = i + 1;
+		trace("held %zu", size);
+		return CUDA_SUCCESS;
+	}
+	return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+static struct handle *handle_of(CUmemGenericAllocationHandle h)
+{
+	if (!h || h > MAX_ALLOCS || !handles[h - 1].size ||
+	    handles[h - 1].released)
+		return NULL;
+	return &handles[h - 1];
+}
+
+static void handle_put(struct handle *m)
+{
+	if (m->refs || !m->released)
+		return;
+	close(m->memfd);
+	trace("released %zu", m->size);
+	m->size = 0;
+}
+
+API CUresult cuMemRelease(CUmemGenericAllocationHandle h)
+{
+	struct handle *m;
+
+	ENTER(cuMemRelease, 1, "");
+	m = handle_of(h);
+	if (!m)
+		return CUDA_ERROR_INVALID_VALUE;
+	m->released = 1;
+	handle_put(m);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align,
+				 CUdeviceptr addr, unsigned long long flags)
+{
+	void *p;
+
+	ENTER(cuMemAddressReserve, 1, "%zu", size);
+	if (!size || size % GRAN || addr || flags || (align && align % GRAN))
+		return CUDA_ERROR_INVALID_VALUE;
+	p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*ptr = (CUdeviceptr)(uintptr_t)p;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size)
+{
+	ENTER(cuMemAddressFree, 1, "%zu", size);
+	if (find(ptr, 1))
+		return CUDA_ERROR_INVALID_VALUE;	/* still mapped */
+	munmap((void *)(uintptr_t)ptr, size);
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t off,
+		      CUmemGenericAllocationHandle h, unsigned long long flags)
+{
+	struct handle *m;
+	struct alloc *a = NULL;
+	void *p;
+	int i;
+
+	ENTER(cuMemMap, 1, "%zu", size);
+	m = handle_of(h);
+	if (!m || off || flags || size != m->size || find(ptr, 1))
+		return CUDA_ERROR_INVALID_VALUE;
+	for (i = 0; i < MAX_ALLOCS && !a; i++)
+		if (!allocs[i].map)
+			a = &allocs[i];
+	if (!a)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	p = mmap((void *)(uintptr_t)ptr, size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED, m->memfd, 0);
+	if (p == MAP_FAILED)
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	*a = (struct alloc){ .map = p, .map_len = size, .ptr = ptr,
+			     .size = size, .memfd = m->memfd, .vmm = 1 };
+	m->refs++;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size,
+			    const CUmemAccessDesc *desc, size_t count)
+{
+	struct alloc *a;
+
+	ENTER(cuMemSetAccess, 1, "%zu", size);
+	a = find(ptr, size);
+	if (!a || !a->vmm || count != 1 ||
+	    desc->location.type != CU_MEM_LOCATION_TYPE_DEVICE ||
+	    desc->flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE)
+		return CUDA_ERROR_INVALID_VALUE;
+	a->vmm = 2;
+	return CUDA_SUCCESS;
+}
+
+API CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+	struct alloc *a;
+	int i;
+
+	ENTER(cuMemUnmap, 1, "%zu", size);
+	a = find(ptr, size);
+	if (!a || !a->vmm || a->ptr != ptr || a->size != size)
+		return CUDA_ERROR_INVALID_VALUE;
+	/* back to a reservation, as the range stays reserved */
+	mmap(a->map, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+	     MAP_FIXED | MAP_NORESERVE, -1, 0);
+	for (i = 0; i < MAX_ALLOCS; i++) {
+		if (handles[i].size && handles[i].memfd == a->memfd) {
+			handles[i].refs--;
+			handle_put(&handles[i]);
+		}
+	}
+	a->map = NULL;
 	return CUDA_SUCCESS;
 }

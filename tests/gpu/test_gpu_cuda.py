@@ -41,22 +41,24 @@ def gpu():
                              text=True).stdout)
 
 
-def job(target, report, attach, *extra):
+def job(target, report, attach, *extra, src="cuda:0"):
     return ["--name=gpu", "--ioengine=dmabuf_uring", f"--filename={target}",
-            "--dmabuf_src=cuda:0", f"--dmabuf_attach={attach}", "--direct=1",
+            f"--dmabuf_src={src}", f"--dmabuf_attach={attach}", "--direct=1",
             "--size=64m", f"--dmabuf_report={report}", *extra]
 
 
-def test_export_and_bounce_verify(target, tmp_path):
+@pytest.mark.parametrize("src,how", [("cuda:0", "cuMemAlloc"),
+                                     ("cuda:0:vmm", "cuMemCreate")])
+def test_export_and_bounce_verify(target, tmp_path, src, how):
     report = tmp_path / "r.json"
     r = run_fio(job(target, report, "bounce", "--rw=randrw", "--bs=128k",
-                    "--iodepth=16", "--verify=crc32c", "--verify_fatal=1"))
+                    "--iodepth=16", "--verify=crc32c", "--verify_fatal=1",
+                    src=src))
     print(r.stderr)
     assert r.returncode == 0, r.stdout + r.stderr
     row, = read_reports(report)
     print(row["exporter"], row["placement"])
-    assert row["placement"].startswith("CUDA device memory (cuMemAlloc) on "
-                                       "cuda:0")
+    assert row["placement"].startswith(f"CUDA device memory ({how}")
     assert row["exporter"] not in ("none", "unknown", "host")
     assert row["shadow_copies"] > 0 and row["bounce_bytes"] > 0
 

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.host]
 
 PREFIX = "fio: dmabuf_uring: "
 SRC_VALID = ("udmabuf[:hugetlb], heap[:NAME], drm[:PATH], "
-             "amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL], host")
+             "amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], host")
 PAGES_REFUSED = (
     "dmabuf_attach=pages: Bad address (EFAULT). dmabuf_src={src} has no CPU "
     "pages io_uring can pin: its dma-buf mapping is VM_PFNMAP and registering "

@@ -65,10 +65,15 @@ def test_bounce_verify_and_call_order(target, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     c = calls(log)
     # open: the driver, then the device, its dma-buf support, a context
-    assert c[:8] == ["cuInit", "cuDriverGetVersion", "cuDeviceGetCount",
+    assert c[:9] == ["cuInit", "cuDriverGetVersion", "cuDeviceGetCount",
                      "cuDeviceGet", "cuDeviceGetName", "cuDeviceGetAttribute",
-                     "cuDevicePrimaryCtxRetain", "cuCtxSetCurrent"], c[:8]
-    assert "cuDeviceGetAttribute 124 0" in log.read_text()
+                     "cuDeviceGetAttribute", "cuDevicePrimaryCtxRetain",
+                     "cuCtxSetCurrent"], c[:9]
+    text = log.read_text()
+    assert "cuDeviceGetAttribute 124 0" in text     # dma-buf support
+    assert "cuDeviceGetAttribute 118 0" in text     # RDMA write ordering
+    # bounce: the NVMe never writes device memory, so nothing to flush
+    assert "cuFlushGPUDirectRDMAWrites" not in c
     # every slot allocated, exported and freed; the context released last
     allocs = c.count("held")
     assert allocs == c.count("released") == c.count("cuMemFree_v2") == \
@@ -155,6 +160,35 @@ def test_write_silent_noop_is_caught(target, tmp_path, drop):
     assert "bad magic header" in v.stdout + v.stderr
 
 
+@pytest.mark.parametrize("src,ordinal,rdma", [("cuda:vmm", 0, 1),
+                                              ("cuda:1:vmm", 1, 0)])
+def test_vmm(target, tmp_path, src, ordinal, rdma):
+    """cuMemCreate memory: granularity-sized, mapped, made accessible before
+    any copy, GPUDirect RDMA asked where the device has it; undone in
+    reverse at the end."""
+    log, report = tmp_path / "cuda.log", tmp_path / "r.json"
+    r = run_fio(cuda_job(target, report, "--rw=randrw", "--bs=64k",
+                         "--iodepth=8", "--verify=crc32c", "--verify_fatal=1",
+                         "--dmabuf_size_max=1m", src=src),
+                env=env(log, devices=2, rdma=rdma))
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = log.read_text()
+    c = calls(log)
+    assert "cuMemAlloc_v2" not in c
+    assert f"cuMemCreate {2 << 20} rdma={rdma}" in text
+    first = c.index("cuMemCreate")
+    assert c[first:first + 5] == ["cuMemCreate", "held", "cuMemAddressReserve",
+                                  "cuMemMap", "cuMemSetAccess"], c[first:]
+    last = len(c) - 1 - c[::-1].index("cuMemUnmap")
+    assert c[last:last + 3] == ["cuMemUnmap", "cuMemAddressFree",
+                                "cuMemRelease"], c[last:]
+    assert c.count("held") == c.count("released") == c.count("cuMemCreate")
+    row, = read_reports(report)
+    want = "cuMemCreate, GPUDirect RDMA" if rdma else "cuMemCreate"
+    assert row["placement"].startswith(f"CUDA device memory ({want}) on "
+                                       f"cuda:{ordinal}")
+
+
 def test_misaligned_alloc_is_padded(target, tmp_path):
     log, report = tmp_path / "cuda.log", tmp_path / "r.json"
     r = run_fio(cuda_job(target, report, "--rw=randwrite", "--bs=16k",
@@ -207,6 +241,9 @@ def has_system_libcuda():
 
 
 DOUBLE_NAME = f"{NAME} (memfd, no dma-buf)"
+BAD_ARG = ("dmabuf_src: Invalid argument (EINVAL). dmabuf_src={src}: after "
+           "'cuda:' comes a device ordinal (0, 1, ...), then ':vmm' if asked. "
+           "Try dmabuf_src=cuda, cuda:0 or cuda:0:vmm.")
 CASES = [
     ("stub", {"fail": "cuInit=34"}, "cuda",
      "cuInit: No such file or directory (ENOENT). cuda:0 (?): cuInit "
@@ -228,14 +265,26 @@ CASES = [
     ("ordinal_missing", {"devices": 2}, "cuda:2",
      "dmabuf_src: No such device (ENODEV). dmabuf_src=cuda:2: no CUDA device "
      "with ordinal 2; the driver sees 2 (cuda:0 to cuda:N-1)."),
-    ("ordinal_bad", {}, "cuda:gpu0",
-     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=cuda:gpu0: after "
-     "'cuda:' comes a device ordinal (0, 1, ...). Try dmabuf_src=cuda or "
-     "dmabuf_src=cuda:0."),
-    ("ordinal_empty", {}, "cuda:",
-     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=cuda:: after 'cuda:' "
-     "comes a device ordinal (0, 1, ...). Try dmabuf_src=cuda or "
-     "dmabuf_src=cuda:0."),
+    ("ordinal_bad", {}, "cuda:gpu0", BAD_ARG.format(src="cuda:gpu0")),
+    ("ordinal_empty", {}, "cuda:", BAD_ARG.format(src="cuda:")),
+    ("vmm_typo", {}, "cuda:0:vm", BAD_ARG.format(src="cuda:0:vm")),
+    ("vmm_twice", {}, "cuda:vmm:vmm", BAD_ARG.format(src="cuda:vmm:vmm")),
+    ("no_vmm", {"vmm": 0}, "cuda:0:vmm",
+     "dmabuf_src: Operation not supported (EOPNOTSUPP). dmabuf_src=cuda:0:vmm: "
+     f"cuda:0 ({DOUBLE_NAME}) has no virtual memory management (cuMemCreate). "
+     "Drop ':vmm'."),
+    ("vmm_create_fails", {"fail": "cuMemCreate=2"}, "cuda:vmm",
+     f"cuMemCreate: Cannot allocate memory (ENOMEM). cuda:0 ({DOUBLE_NAME}): "
+     "cuMemCreate returned CUDA_ERROR_OUT_OF_MEMORY (2). Try a smaller "
+     "iodepth or bs, free GPU memory, or drop ':vmm'."),
+    ("vmm_map_fails", {"fail": "cuMemMap=1"}, "cuda:vmm",
+     f"cuMemMap: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}): cuMemMap "
+     "returned CUDA_ERROR_INVALID_VALUE (1). Try a smaller iodepth or bs, "
+     "free GPU memory, or drop ':vmm'."),
+    ("vmm_access_fails", {"fail": "cuMemSetAccess=1"}, "cuda:vmm",
+     f"cuMemSetAccess: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}): "
+     "cuMemSetAccess returned CUDA_ERROR_INVALID_VALUE (1). Try a smaller "
+     "iodepth or bs, free GPU memory, or drop ':vmm'."),
     ("no_dmabuf_support", {"dmabuf": 0}, "cuda",
      f"dma-buf export on CUDA: Operation not supported (EOPNOTSUPP). cuda:0 "
      f"({DOUBLE_NAME}) cannot export device memory as a dma-buf "
@@ -252,15 +301,27 @@ CASES = [
      f"cuda:0 ({DOUBLE_NAME}): cuMemGetHandleForAddressRange returned "
      "CUDA_ERROR_NOT_SUPPORTED (801). The driver would not export this memory "
      "as a dma-buf: dma-buf export needs the open GPU kernel modules "
-     "(nvidia-open) and a kernel with dma-buf support for them."),
+     "(nvidia-open) and a kernel with dma-buf support for them; some drivers "
+     "export only cuMemCreate memory: try dmabuf_src=cuda:N:vmm."),
     ("not_device_memory", {"memtype": 4}, "cuda",
      "placement of dmabuf_src=cuda: Remote I/O error (EREMOTEIO). cuda:0 "
      f"({DOUBLE_NAME}) gave memory of CUDA type unified, not device memory. "
      "Set dmabuf_placement_any=1 to run on it anyway."),
     ("copy_fails", {"fail": "cuMemcpyHtoD_v2=1"}, "cuda",
      f"cuMemcpyHtoD: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}): "
-     "copying 65536 bytes at offset 0 of slot 0 returned "
+     "cuMemcpyHtoD for 65536 bytes at offset 0 of slot 0 returned "
      "CUDA_ERROR_INVALID_VALUE (1)."),
+    ("sync_fails", {"fail": "cuCtxSynchronize=1"}, "cuda",
+     f"cuCtxSynchronize: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}): "
+     "cuCtxSynchronize for 65536 bytes at offset 0 of slot 0 returned "
+     "CUDA_ERROR_INVALID_VALUE (1)."),
+    ("memtype_query_fails", {"fail": "cuPointerGetAttribute=1"}, "cuda",
+     f"cuPointerGetAttribute: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}):"
+     " cuPointerGetAttribute returned CUDA_ERROR_INVALID_VALUE (1). The driver "
+     "would not say what memory cuMemAlloc gave; check the kernel log."),
+    ("name_fails", {"fail": "cuDeviceGetName=1"}, "cuda",
+     "cuDeviceGetName: Input/output error (EIO). cuda:0 (?): cuDeviceGetName "
+     "returned CUDA_ERROR_INVALID_VALUE (1)."),
 ]
 
 
