@@ -672,7 +672,8 @@ int fio_dbu_getevents(struct thread_data *td, unsigned int min,
  * so a read's shadow copy made here is outside its latencies.
  */
 static dbu_cold void dbu_shadow_read_late(struct thread_data *td,
-				     struct dbu_data *d, struct io_u *io_u)
+					  struct dbu_data *d,
+					  struct io_u *io_u)
 {
 	struct dbu_ioinfo *io = &d->io[io_u->index];
 	size_t len = io_u->xfer_buflen - io_u->resid;
