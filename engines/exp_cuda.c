@@ -336,7 +336,7 @@ static int cuda_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 				    d->ptr);
 		if (r)
 			return cuda_fail(c, -EIO, "cuPointerGetAttribute", r,
-				"The driver would not say what memory cuMemAlloc "
+				"The driver would not say what memory it "
 				"gave; check the kernel log");
 		p->memtype = type;
 	}

@@ -318,7 +318,7 @@ CASES = [
     ("memtype_query_fails", {"fail": "cuPointerGetAttribute=1"}, "cuda",
      f"cuPointerGetAttribute: Input/output error (EIO). cuda:0 ({DOUBLE_NAME}):"
      " cuPointerGetAttribute returned CUDA_ERROR_INVALID_VALUE (1). The driver "
-     "would not say what memory cuMemAlloc gave; check the kernel log."),
+     "would not say what memory it gave; check the kernel log."),
     ("name_fails", {"fail": "cuDeviceGetName=1"}, "cuda",
      "cuDeviceGetName: Input/output error (EIO). cuda:0 (?): cuDeviceGetName "
      "returned CUDA_ERROR_INVALID_VALUE (1)."),
