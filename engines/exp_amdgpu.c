@@ -72,12 +72,8 @@ static int amdgpu_parse(struct dbu_ctx *c, struct amdgpu_priv *p,
 
 static bool is_amdgpu(int fd, char *driver, size_t len)
 {
-	drmVersionPtr v = drmGetVersion(fd);
-	bool yes = v && v->name && !strcmp(v->name, "amdgpu");
-
-	snprintf(driver, len, "%s", v && v->name ? v->name : "unknown");
-	drmFreeVersion(v);
-	return yes;
+	dbu_drm_driver_name(fd, driver, len);
+	return !strcmp(driver, "amdgpu");
 }
 
 static int amdgpu_open_path(struct dbu_ctx *c, struct amdgpu_priv *p)
@@ -105,22 +101,22 @@ static int amdgpu_open_path(struct dbu_ctx *c, struct amdgpu_priv *p)
 /* The first render node (then card node) whose driver is amdgpu. */
 static int amdgpu_open_first(struct dbu_ctx *c, struct amdgpu_priv *p)
 {
-	static const char *const fmt[] = { "/dev/dri/renderD%d",
-					   "/dev/dri/card%d" };
-	char driver[64], seen[256] = "";
+	char driver[64], seen[256] = "", **names;
+	int pass, i, fd, n = dbu_drm_nodes(&names);
 	size_t pos = 0;
-	int f, i, fd;
 
-	for (f = 0; f < 2; f++) {
-		for (i = 0; i < 64; i++) {
-			snprintf(p->path, sizeof(p->path), fmt[f],
-				 f ? i : 128 + i);
+	for (pass = 0; pass < 2 && c->exp_fd < 0; pass++) {
+		for (i = 0; i < n; i++) {
+			if (!strncmp(names[i], "renderD", 7) != !pass)
+				continue;
+			snprintf(p->path, sizeof(p->path), "/dev/dri/%s",
+				 names[i]);
 			fd = open(p->path, O_RDWR | O_CLOEXEC);
 			if (fd < 0)
 				continue;
 			if (is_amdgpu(fd, driver, sizeof(driver))) {
 				c->exp_fd = fd;
-				return 0;
+				break;
 			}
 			close(fd);
 			if (pos < sizeof(seen))
@@ -129,6 +125,11 @@ static int amdgpu_open_first(struct dbu_ctx *c, struct amdgpu_priv *p)
 						p->path, driver);
 		}
 	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (c->exp_fd >= 0)
+		return 0;
 	p->path[0] = '\0';
 	return dbu_error(c, -ENODEV, "finding an amdgpu device",
 		"no DRM node in /dev/dri that this user can open is driven by "

@@ -103,7 +103,7 @@ static const char *drm_unfit(int fd)
 	return NULL;
 }
 
-static void drm_driver_name(int fd, char *buf, size_t len)
+void dbu_drm_driver_name(int fd, char *buf, size_t len)
 {
 	drmVersionPtr v = drmGetVersion(fd);
 
@@ -135,7 +135,7 @@ static int drm_open_path(struct dbu_ctx *c, const char *path)
 			err == -EPERM ? "no permission (run as root or join "
 			"the video/render group)" : "it refused to open");
 	}
-	drm_driver_name(fd, p->driver, sizeof(p->driver));
+	dbu_drm_driver_name(fd, p->driver, sizeof(p->driver));
 	why = drm_unfit(fd);
 	if (why) {
 		close(fd);
@@ -160,7 +160,7 @@ static int drm_node_cmp(const void *a, const void *b)
 }
 
 /* DRM nodes in /dev/dri, card* then renderD*, in number order. */
-static int drm_nodes(char ***names)
+int dbu_drm_nodes(char ***names)
 {
 	DIR *d = opendir(DRI_DIR);
 	struct dirent *de;
@@ -197,7 +197,7 @@ static int drm_open_first(struct dbu_ctx *c)
 	const char *why;
 	int i, n, fd, denied = 0, ret = -ENODEV;
 
-	n = drm_nodes(&names);
+	n = dbu_drm_nodes(&names);
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), DRI_DIR "/%s", names[i]);
 		fd = open(path, O_RDWR | O_CLOEXEC);
@@ -207,7 +207,7 @@ static int drm_open_first(struct dbu_ctx *c)
 			      "no permission" : strerror(errno);
 			snprintf(driver, sizeof(driver), "?");
 		} else {
-			drm_driver_name(fd, driver, sizeof(driver));
+			dbu_drm_driver_name(fd, driver, sizeof(driver));
 			why = drm_unfit(fd);
 		}
 		if (!why) {

@@ -265,6 +265,10 @@ int dbu_cpu_sync(struct dbu_ctx *c, struct dbu_slot *s, bool start,
 void dbu_exp_name(const struct dbu_slot *s, char *buf, size_t len);
 int dbu_placement_end(struct dbu_ctx *c);
 
+/* exp_drm.c, for the DRM exporters: nodes of /dev/dri, a node's driver */
+int dbu_drm_nodes(char ***names);
+void dbu_drm_driver_name(int fd, char *buf, size_t len);
+
 /* fdinfo.c: the DRM fdinfo memory regions of a DRM fd */
 int dbu_fdinfo_regions(FILE *f, char *buf, size_t len);
 int dbu_fdinfo_memory(int fd, char *buf, size_t len);

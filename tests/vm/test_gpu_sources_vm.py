@@ -76,6 +76,9 @@ def guest_script(d):
     lines.append(fio("cuda-kernel", *engine("cuda", "cuda-kernel",
                                             "--dmabuf_attach=kernel",
                                             "--rw=read"), cuda=True))
+    lines.append(fio("amdgpu-first", *engine("amdgpu", "amdgpu-first",
+                                             "--dmabuf_attach=bounce",
+                                             "--rw=read")))
     lines.append(fio("amdgpu-vgem", *engine("amdgpu:/dev/dri/card0",
                                             "amdgpu-vgem",
                                             "--dmabuf_attach=bounce",
@@ -153,3 +156,14 @@ def test_amdgpu_on_vgem_is_refused(guest):
            "for a dumb buffer on it.")
     assert f"fio: dmabuf_uring: {msg}\n" in run.err, run.err
     assert run.report["errors"] == [msg]
+
+
+def test_amdgpu_search_names_every_node(guest):
+    """Render nodes first, then card nodes, from /dev/dri's listing."""
+    run = guest("amdgpu-first")
+    assert run.rc == 1
+    msg, = run.report["errors"]
+    assert msg.startswith("finding an amdgpu device: No such device (ENODEV). "
+                          "no DRM node in /dev/dri that this user can open is "
+                          "driven by amdgpu (/dev/dri/renderD128: vgem, "
+                          "/dev/dri/card0: vgem"), msg
