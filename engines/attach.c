@@ -139,6 +139,14 @@ static int pages_check(struct dbu_ctx *c)
 {
 	if (c->exp->flags & DBU_EXP_PIN)
 		return 0;
+	if (c->exp->flags & DBU_EXP_MMIO)
+		return dbu_error(c, -EFAULT, "dmabuf_attach=pages",
+			"dmabuf_src=%s is a PCI BAR (MMIO) without struct "
+			"pages: io_uring cannot pin it. Try dmabuf_attach="
+			"bounce (through RAM), dmabuf_attach=kernel on a kernel "
+			"with the io_uring dma-buf series, or dmabuf_src="
+			"p2pmem:BDF for P2PDMA memory with struct pages",
+			c->src);
 	if (c->exp->flags & DBU_EXP_NOMAP)
 		return dbu_error(c, -EFAULT, "dmabuf_attach=pages",
 			"dmabuf_src=%s is device memory without CPU pages for "
@@ -152,9 +160,20 @@ static int pages_check(struct dbu_ctx *c)
 		"with the io_uring dma-buf series", c->src);
 }
 
+/*
+ * P2PDMA pages (DBU_EXP_PERIO) refuse the long-term pin of a fixed buffer:
+ * plain READ/WRITE at the slot's address, pinned by the kernel per I/O.
+ */
 static int pages_attach(struct dbu_ctx *c)
 {
-	return dbu_register_iovecs(c, false);
+	unsigned int i;
+
+	if (!(c->exp->flags & DBU_EXP_PERIO))
+		return dbu_register_iovecs(c, false);
+	for (i = 0; i < c->nr_slots; i++)
+		c->slots[i].io_base = (uintptr_t)c->slots[i].pin;
+	c->per_io_pin = true;
+	return 0;
 }
 
 /*

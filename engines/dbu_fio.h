@@ -87,6 +87,7 @@ struct dbu_data {
 		unsigned int eagain;	/* reissues so far */
 	} *io;				/* per io_u index */
 	unsigned int async_cnt;
+	unsigned char op[2];		/* IORING_OP_ by DDIR_READ, DDIR_WRITE */
 	unsigned char sqe_flags;	/* IOSQE_FIXED_FILE with registerfiles */
 	int rw_flags;			/* RWF_NOWAIT, RWF_UNCACHED */
 	unsigned short ioprio;		/* fio's prio/prioclass */

@@ -34,6 +34,8 @@ extern const struct dbu_exporter dbu_exp_drm;
 extern const struct dbu_exporter dbu_exp_amdgpu;
 #endif
 extern const struct dbu_exporter dbu_exp_cuda;
+extern const struct dbu_exporter dbu_exp_vfio;
+extern const struct dbu_exporter dbu_exp_p2pmem;
 
 /*
  * Every keyword of design.md section 4; NULL where this build lacks it,
@@ -66,12 +68,15 @@ static const struct {
 			      "brings libdrm-amdgpu1)" },
 #endif
 	{ "cuda",	&dbu_exp_cuda },
+	{ "vfio",	&dbu_exp_vfio },
+	{ "p2pmem",	&dbu_exp_p2pmem },
 	{ "host",	&dbu_exp_host },
 };
 
 #define DBU_SRC_VALID \
 	"udmabuf[:hugetlb], heap[:NAME], drm[:PATH], " \
-	"amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], host"
+	"amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], vfio:BDF[:BAR], " \
+	"p2pmem:BDF, host"
 
 int dbu_exporter_lookup(struct dbu_ctx *c, const char *src)
 {

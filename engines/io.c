@@ -6,7 +6,8 @@
  *           copies out of the view; the slot passes to the device
  *           (DMA_BUF_SYNC_END when the device owned nothing in it); the
  *           SQE is filled: READ_FIXED/WRITE_FIXED at io_base + offset of
- *           buffer-table entry io->buf
+ *           buffer-table entry io->buf (plain READ/WRITE at the address
+ *           for memory pinned per I/O: p2pmem)
  *   commit  everything filled since the last commit goes in one
  *           io_uring_enter, which also runs the completions by then
  *   reap    CQE -> fio's event; only what is not a plain full completion
@@ -64,12 +65,17 @@ int dbu_io_start(struct thread_data *td, struct dbu_data *d)
 		struct dbu_slot *s = dbu_slot_of(c, io_u->buf, &io->base);
 
 		io->slot = s - c->slots;
-		io->buf = c->reg_per_buf ? io_u->index : io->slot;
+		io->buf = c->per_io_pin ? 0 : c->reg_per_buf ? io_u->index :
+			  io->slot;
 		if (s->first_io == -1 && s->first_io_ns < 0) {	/* in use */
 			s->first_io = -2;
 			d->unmeasured++;
 		}
 	}
+	d->op[DDIR_READ] = c->per_io_pin ? IORING_OP_READ :
+			   IORING_OP_READ_FIXED;
+	d->op[DDIR_WRITE] = c->per_io_pin ? IORING_OP_WRITE :
+			    IORING_OP_WRITE_FIXED;
 	d->bounce = c->att == &dbu_attach_bounce;
 	d->io_sync = c->cpu_sync && !d->bounce && !c->shadow &&
 		     c->nr_slots && c->slots[0].dmabuf_fd >= 0;
@@ -121,9 +127,7 @@ static dbu_inline void dbu_sqe_fill(struct dbu_data *d, struct io_u *io_u,
 	if (ddir_rw(io_u->ddir)) {
 		struct dbu_ioinfo *io = &d->io[io_u->index];
 
-		io_uring_prep_rw(io_u->ddir == DDIR_READ ?
-				 IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED,
-				 sqe, fd, (void *)(uintptr_t)
+		io_uring_prep_rw(d->op[io_u->ddir], sqe, fd, (void *)(uintptr_t)
 				 (c->slots[io->slot].io_base + io->off),
 				 io_u->xfer_buflen, io_u->offset);
 		sqe->buf_index = io->buf;
@@ -437,8 +441,7 @@ static void dbu_io_failed(struct dbu_data *d, struct io_u *io_u, int res,
 	if (!ddir_rw(io_u->ddir)) {
 		dbu_error(c, res, "fsync", "on %s", io_u->file->file_name);
 	} else {
-		dbu_error(c, res, io_u->ddir == DDIR_READ ? "READ_FIXED" :
-			  "WRITE_FIXED",
+		dbu_error(c, res, dbu_op_name(c, io_u->ddir == DDIR_READ),
 			  "request failed: slot %u, offset %zu in the buffer, "
 			  "%llu bytes, device offset %llu of %s%s%s",
 			  io->slot, io->off,

@@ -130,6 +130,8 @@ static void report_body(FILE *f, struct dbu_ctx *c,
 	if (c->exp && c->exp->placement)
 		c->exp->placement(c, buf, sizeof(buf));
 	json_str(f, "placement", buf);
+	json_str(f, "sqe_ops", c->per_io_pin ? "READ/WRITE" :
+		 "READ_FIXED/WRITE_FIXED");
 	json_str(f, "target", c->target);
 	json_str(f, "target_driver", c->target_driver);
 	json_str(f, "iommu_domain", c->iommu_domain);

@@ -53,6 +53,10 @@ struct dbu_slot {
 #define DBU_EXP_DMABUF	(1U << 0)	/* slots carry a dma-buf fd */
 #define DBU_EXP_PIN	(1U << 1)	/* slots carry a pinnable mapping */
 #define DBU_EXP_NOMAP	(1U << 2)	/* no CPU mapping: cpu_view=shadow */
+#define DBU_EXP_MMIO	(1U << 3)	/* a PCI BAR, no struct pages: the
+					 * kernel's P2P check applies */
+#define DBU_EXP_PERIO	(1U << 4)	/* pages attach pins per I/O: plain
+					 * READ/WRITE, no fixed buffers */
 
 struct dbu_exporter {
 	const char *name;	/* dmabuf_src keyword */
@@ -204,6 +208,7 @@ struct dbu_ctx {
 	unsigned int nr_bufs;
 	size_t buf_len;
 	bool reg_per_buf;		/* buffer table: entry i = io_u i */
+	bool per_io_pin;		/* plain READ/WRITE (DBU_EXP_PERIO) */
 	char *bounce_area;		/* bounce attach: host memory */
 	const char *cpu_view;		/* "mmap" | "shadow" | "none" */
 	bool shadow;			/* fio's view is host memory, copied */
@@ -269,6 +274,15 @@ int dbu_placement_end(struct dbu_ctx *c);
 int dbu_drm_nodes(char ***names);
 void dbu_drm_driver_name(int fd, char *buf, size_t len);
 
+/* pci.c: PCI devices by address, for vfio and p2pmem */
+#define DBU_BDF_LEN	16
+#define DBU_PCI_SYSFS	"/sys/bus/pci/devices"
+int dbu_pci_parse(const char *arg, char bdf[DBU_BDF_LEN], int *n);
+int dbu_pci_attr(const char *bdf, const char *attr, char *buf, size_t len);
+void dbu_pci_link(const char *bdf, const char *attr, char *buf, size_t len);
+void dbu_pci_ids(const char *bdf, char *buf, size_t len);
+void dbu_size_str(uint64_t bytes, char *buf, size_t len);
+
 /* fdinfo.c: the DRM fdinfo memory regions of a DRM fd */
 int dbu_fdinfo_regions(FILE *f, char *buf, size_t len);
 int dbu_fdinfo_memory(int fd, char *buf, size_t len);
@@ -308,6 +322,14 @@ static inline int dbu_dev_copy(struct dbu_ctx *c, struct dbu_slot *s,
 	else
 		memcpy(host, s->mem + off, len);
 	return sync ? dbu_cpu_sync(c, s, false, dir) : 0;
+}
+
+/* The opcode a job's reads or writes go out with, for messages. */
+static inline const char *dbu_op_name(const struct dbu_ctx *c, bool read)
+{
+	if (c->per_io_pin)
+		return read ? "READ" : "WRITE";
+	return read ? "READ_FIXED" : "WRITE_FIXED";
 }
 
 /* attach.c, attach_*.c */
