@@ -225,6 +225,9 @@ int dbu_area_alloc(struct dbu_ctx *c, size_t size)
 			return ret;	/* dbu_area_free() undoes the rest */
 	}
 	dbu_exp_name(&c->slots[0], c->exp_name, sizeof(c->exp_name));
+	if (c->slots[0].dmabuf_fd < 0 && c->exp->flags & DBU_EXP_PERIO)
+		snprintf(c->exp_name, sizeof(c->exp_name), "none (%s)",
+			 c->exp->name);
 	if (!strcmp(c->cpu_view, "none"))
 		c->cpu_view = "mmap";
 	return c->exp->check_placement ? c->exp->check_placement(c, false) : 0;

@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ["vm", "overhead", "runner", "report", "compare", "plot"]
+SUBCOMMANDS = ["vm", "overhead", "runner", "report", "compare", "plot", "witness"]
 
 
 def build_parser():

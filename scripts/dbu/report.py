@@ -24,15 +24,20 @@ COLS = [("job", "job"), ("source", "source"), ("attach", "attach"), ("iommu", "i
         ("usr_cpu", "usr%"), ("sys_cpu", "sys%"), ("cpu_per_io_us", "CPU/IO us"),
         ("eagain", "EAGAIN"), ("reason", "reason")]
 NUMERIC = set(R.METRIC_KEYS) | {"n"}
-TRUNC = {"reason": 70, "placement": 60}
+TRUNC = {"reason": 70, "placement": 60, "peer_witness": 40}
 
 
-def columns(scen):
-    """p2p rows also say where the memory was (the report's placement)."""
+def columns(scen, rows=()):
+    """p2p rows also say where the memory was (the report's placement) and,
+    from the rig's peer BAR, what its witness found."""
     if scen != "p2p":
         return COLS
     i = [k for k, _ in COLS].index("exporter") + 1
-    return COLS[:i] + [("placement", "memory")] + COLS[i:]
+    cols = COLS[:i] + [("placement", "memory")] + COLS[i:]
+    if any(r.get("peer_witness") for r in rows):
+        j = [k for k, _ in cols].index("status") + 1
+        cols = cols[:j] + [("peer_witness", "device-memory witness")] + cols[j:]
+    return cols
 
 
 def sort_key(r):
@@ -59,7 +64,7 @@ def render_text(rows):
     lines = []
     for scen in sorted({r.get("scenario", "") for r in rows}):
         rs = [r for r in rows if r.get("scenario", "") == scen]
-        cols = columns(scen)
+        cols = columns(scen, rs)
         lines.append(_title(scen, rs))
         table = [[h for _, h in cols]]
         for r in rs:
@@ -89,7 +94,7 @@ def render_markdown(rows):
     lines = []
     for scen in sorted({r.get("scenario", "") for r in rows}):
         rs = [r for r in rows if r.get("scenario", "") == scen]
-        cols = columns(scen)
+        cols = columns(scen, rs)
         lines.append(f"### {_md(_title(scen, rs))}")
         lines.append("")
         lines.append("| " + " | ".join(h for _, h in cols) + " |")

@@ -25,7 +25,7 @@ FORMAT = 1
 # two rows before compare puts their numbers side by side.
 LABELS = ["run_id", "scenario", "job", "source", "attach", "iommu", "device",
           "exporter", "uapi_probe", "engine", "rw", "bs", "iodepth", "target",
-          "target_driver", "cpu_view", "placement", "platform", "host", "kernel",
+          "target_driver", "cpu_view", "placement", "peer_witness", "platform", "host", "kernel",
           "engine_version", "fio_version", "status", "reason"]
 LABEL_CHECK = ("source", "attach", "iommu", "device", "platform")
 # Deterministic rig runs (QEMU icount): guest time counts guest instructions.

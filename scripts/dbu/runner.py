@@ -40,12 +40,17 @@ import time
 from pathlib import Path
 
 from . import results as R
+from . import witness
 from .sysinfo import device_label, engine_file, sysinfo, target_info
 from .vm import add_deterministic as vm_add_deterministic
+from .vm import add_peer as vm_add_peer
 
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
 VM_TARGET = "/dev/nvme0n1"
+# With --vm --peer-bar the NVMe gets a CMB of this size: P2PDMA memory for
+# the p2pmem rows (1 MiB x iodepth 8 of the p2p jobs, and a margin).
+PEER_CMB_MB = 16
 IOMMU_CHOICES = ("off", "strict", "lazy", "pt")
 DOMAIN_OF_MODE = {"off": "none", "strict": "DMA", "lazy": "DMA-FQ", "pt": "identity"}
 VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -138,8 +143,14 @@ def default_vars(args, tinfo):
     size = min(size, gib) if size else gib
     size = max(size // (1 << 20), 1)
     dev = args.target if args.client else os.path.abspath(args.target)
+    # In the rig with a --peer-bar, the GPU-class memory is the peer's BAR;
+    # P2PDMA memory is the target NVMe's own (a CMB, if it has one).
+    peer = os.environ.get("DBU_PEER_BDF")
+    nvme = tinfo.get("bus_device") if tinfo.get("bus") == "pci" else None
     v = {"DEV": dev, "SIZE": f"{size}m", "VERIFY_SIZE": f"{min(size, 8)}m",
-         "RUNTIME": str(args.runtime), "RATE_IOPS": "0", "GPU_SRC": "drm"}
+         "RUNTIME": str(args.runtime), "RATE_IOPS": "0",
+         "GPU_SRC": f"vfio:{peer}" if peer else "drm",
+         "P2PMEM_SRC": f"p2pmem:{nvme or 'none'}"}
     for s in args.set:
         k, eq, val = s.partition("=")
         if not eq or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k):
@@ -304,6 +315,7 @@ def run_local(args):
                              opts)
             if args.client:
                 _label_remote(row, reports.get(name), args, target)
+            _peer_witness(row, reports.get(name), opts)
             if not row.get("engine_version") and reports.get(name):
                 row["engine_version"] = reports[name].get("engine_version", "")
             if not info["engine"]["version"] and row.get("engine_version"):
@@ -334,6 +346,27 @@ def run_local(args):
     return 1 if failed else 0
 
 
+def _peer_witness(row, rep, opts):
+    """A verify job on the rig's peer BAR: its backing file, read outside
+    the BAR, against the NVMe (witness.py); a disagreement fails the row."""
+    path = os.environ.get("DBU_PEER_FILE")
+    if not (path and rep and row["source"].startswith("vfio:") and
+            opts.get("verify", "0") not in ("0", "none") and
+            row["status"] in ("ok", "failed")):
+        return
+    length = sum(rep.get("buffers") or [])
+    try:
+        w = witness.compare(path, length, row["target"])
+    except OSError as e:
+        row["peer_witness"] = f"unreadable: {e}"
+        return
+    row["peer_witness"] = w.summary()
+    progress(f"  {row['job']}: device-memory witness ({path}): {w.summary()}")
+    if not w.ok and row["status"] == "ok":
+        row["status"] = "failed"
+        row["reason"] = f"device-memory witness: {w.summary()}"
+
+
 def _label_remote(row, rep, args, target):
     """Client mode: IOMMU mode and device from the server-side report."""
     row["device"] = f"{target}@{row.get('host') or args.client}"
@@ -362,7 +395,9 @@ def run_vm(args):
     scenario_files(args.scenario)  # fail early on a bad name
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    modes = args.iommu_list or ["off"]
+    # vfio needs an IOMMU on sid's kernel: a peer boots strict by default.
+    modes = args.iommu_list or (["strict"] if args.peer_bar else ["off"])
+    cmb = args.nvme_cmb or (PEER_CMB_MB if args.peer_bar else 0)
     worst = 0
     for mode in modes:
         inner = ["/usr/bin/python3", str(REPO / "scripts" / "dmabuf-bench"), "run",
@@ -388,7 +423,9 @@ def run_vm(args):
             rc, _ = vm.run(inner, iommu=mode, kernel=args.kernel, modules=args.modules,
                            timeout=args.timeout, rw=rw,
                            disk_mb=args.disk_mb, stream=True,
-                           deterministic=args.deterministic)
+                           deterministic=args.deterministic,
+                           peer_bar=args.peer_bar, peer_topology=args.peer_topology,
+                           nvme_cmb_mb=cmb)
         except vm.RigError as e:
             raise RunError(f"VM rig: {e}") from e
         progress(f"VM run iommu={mode}: exit {rc} after {time.monotonic() - t0:.1f} s")
@@ -450,6 +487,7 @@ def add_parser(subparsers):
     p.add_argument("--iommu", default="", metavar="MODES",
                    help="comma list of off,strict,lazy,pt. --vm: boot each (default off); "
                         "--target: the mode this boot must be in (refused otherwise)")
+    vm_add_peer(p)
     p.add_argument("--kernel", metavar="BZIMAGE", help="--vm: boot this kernel")
     p.add_argument("--modules", metavar="DIR", help="--vm: modules root of --kernel")
     p.add_argument("--timeout", type=float, default=1200, metavar="S",

@@ -43,12 +43,22 @@ QEMU = "qemu-system-x86_64"
 BUSYBOX = "/bin/busybox"
 
 SUITE = "trixie"
+# sid's kernel exports PCI BARs as dma-bufs (CONFIG_VFIO_PCI_DMABUF): the
+# default with a --peer-bar.
+SUITES = ("trixie", "sid")
+PEER_SUITE = "sid"
 KERNEL_META = "linux-image-amd64"
-APT_SOURCE = ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-              f"http://deb.debian.org/debian {SUITE} main\n")
+
+
+def _apt_source(suite):
+    return ("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+            f"http://deb.debian.org/debian {suite} main\n")
+
 
 # Modules the rig loads (their dependencies are resolved from .modinfo).
 RIG_MODULES = ("nvme", "vgem", "null_blk", "brd", "9pnet_virtio", "9p")
+# Loaded only in a boot with a --peer-bar (/peer.list), where the kernel has them.
+PEER_MODULES = ("vfio_iommu_type1", "vfio_pci")
 MODULE_ARGS = {"brd": "rd_nr=1 rd_size=131072", "null_blk": "nr_devices=1 gb=1"}
 MEMORY_BACKED_ARG = "memory_backed=1"
 
@@ -94,6 +104,8 @@ def icount_mode(deterministic, target):
 
 
 MSIZE = 512000
+# Set by job.sh for the command: the peer's and the NVMe's PCI addresses.
+GUEST_FOUND = ("DBU_PEER_BDF", "DBU_NVME_BDF")
 PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
 PASS_ENV_PREFIXES = ("DBU_", "FIO_")
 EXIT_TIMEOUT = 124
@@ -102,7 +114,23 @@ EXIT_NO_STATUS = 125
 # kernel patches its code, see TCG_APPEND) is booted once more; the command
 # has not run, so this is safe.
 BOOT_ATTEMPTS = 2
-FORMAT = "1"  # bump when the base initramfs layout changes
+FORMAT = "2"  # bump when the base initramfs layout changes
+
+# The device-memory peer (--peer-bar): QEMU's ivshmem-plain, whose BAR2 is
+# a host file. Linux's P2P check (pci_p2pdma_distance) passes between
+# devices on different root ports only under a whitelisted host bridge:
+# TCG's "max" CPU is AMD family 15, and family 23 (Zen) is the whitelist's
+# rule, so a peer boot says family=23. "switch" puts the NVMe and the peer
+# behind one emulated x3130 PCIe switch instead: Linux then maps P2P by bus
+# address, which QEMU does not route inside the switch when intel-iommu
+# translates (the silent no-op the verify chain must catch).
+PEER_IDS = ("0x1af4", "0x1110")  # ivshmem
+PEER_ADDR = "0x4"                # 0000:00:04.0 on the root bus
+# "unlisted": the root bus with TCG's own CPU (AMD family 15), whose host
+# bridge is not whitelisted: Linux refuses P2P (the EINVAL of the first
+# kernel-attach I/O).
+PEER_TOPOLOGIES = ("root", "switch", "unlisted")
+PEER_CPU = "max,family=23"
 
 
 class RigError(Exception):
@@ -123,8 +151,18 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         modules: str | None = None, timeout: float = 900, append: str = "",
         rw=(), mem_mb: int = 2048, disk_mb: int = 256,
         stream: bool = True, env: dict | None = None,
-        deterministic: bool = False) -> tuple[int, str]:
+        deterministic: bool = False, peer_bar: str | None = None,
+        peer_topology: str = "root", nvme_cmb_mb: int = 0,
+        debian: str | None = None) -> tuple[int, str]:
     """Boot the rig, run `command` in the guest; return (exit status, output).
+
+    peer_bar: "SIZE[:FILE]", an ivshmem BAR of SIZE bytes whose memory is
+    FILE on the host (see Peer), bound to vfio-pci in the guest; the command
+    gets DBU_PEER_BDF, DBU_PEER_FILE and DBU_PEER_SIZE. peer_topology:
+    "root" (root bus, CPU family 23) or "switch" (one x3130 switch).
+    nvme_cmb_mb: give the NVMe a controller memory buffer (P2PDMA memory,
+    p2pmem). debian: the Debian kernel's suite (default: trixie, sid with
+    a peer); the command gets DBU_NVME_BDF in every boot.
 
     deterministic: QEMU icount (see the module's doc), or "sleep": icount
     whose idle waits take host time (for the emulated NVMe); always TCG,
@@ -144,12 +182,22 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         raise RigError(f"--iommu {iommu}: expected one of {', '.join(IOMMU_MODES)}")
     if modules and not kernel:
         raise RigError("--modules needs --kernel")
+    if debian and kernel:
+        raise RigError("--debian and --kernel do not combine")
+    if debian and debian not in SUITES:
+        raise RigError(f"--debian {debian}: expected one of {', '.join(SUITES)}")
+    peer = Peer(peer_bar, peer_topology) if peer_bar else None
+    if peer and iommu == "off":
+        progress("warning: --peer-bar without an IOMMU: the peer is in no "
+                 "IOMMU group and vfio-pci (sid's kernel has no "
+                 "VFIO_NOIOMMU) will not take it; try --iommu strict")
     deadline = time.monotonic() + timeout
     kern = _custom_kernel(kernel, modules) if kernel else None
     try:
         with _setup_lock():
             if kern is None:
-                kern = _debian_kernel(deadline)
+                kern = _debian_kernel(deadline, debian or
+                                      (PEER_SUITE if peer else SUITE))
             base = _base_initramfs(kern)
     except RigTimeout:
         progress(f"timeout: rig setup did not finish within --timeout {timeout} s")
@@ -157,13 +205,70 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
     return _boot(kern, base, list(command), iommu=iommu, append=append,
                  rw=rw, mem_mb=mem_mb, disk_mb=disk_mb, stream=stream,
                  timeout=timeout, deadline=deadline, env=env or {},
-                 deterministic=deterministic)
+                 deterministic=deterministic, peer=peer,
+                 nvme_cmb_mb=nvme_cmb_mb)
 
 
-def ensure_rig() -> None:
-    """Fetch and cache the Debian kernel and the base initramfs."""
+def ensure_rig(suite: str = SUITE) -> None:
+    """Fetch and cache a Debian kernel and its base initramfs."""
     with _setup_lock():
-        _base_initramfs(_debian_kernel(time.monotonic() + 900))
+        _base_initramfs(_debian_kernel(time.monotonic() + 900, suite))
+
+
+SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class Peer:
+    """--peer-bar SIZE[:FILE]: QEMU's ivshmem-plain, whose BAR2 (64-bit,
+    prefetchable) is SIZE bytes of FILE on the host, shared: what the
+    guest's device DMA puts in the BAR is in FILE, an independent witness.
+    FILE is kept after the run (made, or resized to SIZE, at boot; its
+    bytes are kept when the size matches); without FILE the memory is a
+    file in the run's folder, gone after it."""
+
+    def __init__(self, spec, topology="root"):
+        size, _, path = spec.partition(":")
+        m = re.fullmatch(r"(\d+)([kmg]?)", size.strip().lower())
+        if not m:
+            raise RigError(f"--peer-bar {spec}: expected SIZE[:FILE], SIZE "
+                           "like 16m, 64m or 1g")
+        self.size = int(m.group(1)) * SIZE_UNITS[m.group(2)]
+        if self.size < (1 << 20) or self.size & (self.size - 1):
+            raise RigError(f"--peer-bar {spec}: a PCI BAR is a power of two; "
+                           "give 1m or more (16m, 64m, ...)")
+        if topology not in PEER_TOPOLOGIES:
+            raise RigError(f"--peer-topology {topology}: expected one of "
+                           f"{', '.join(PEER_TOPOLOGIES)}")
+        self.file = Path(path).resolve() if path else None
+        self.topology = topology
+
+    def prepare(self, rundir):
+        """The backing file, SIZE bytes; returns its path."""
+        path = self.file or rundir / "peer-bar"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab") as f:
+            if os.fstat(f.fileno()).st_size != self.size:
+                f.truncate(self.size)
+        self.path = path
+        return path
+
+    def env(self):
+        return {"DBU_PEER_FILE": str(self.path), "DBU_PEER_SIZE": str(self.size),
+                "DBU_PEER_TOPOLOGY": self.topology}
+
+    def qemu_args(self, nvme):
+        """QEMU arguments for the peer and the NVMe device `nvme`."""
+        mem = ["-object", f"memory-backend-file,id=peermem,size={self.size},"
+               f"share=on,mem-path={self.path}"]
+        if self.topology != "switch":
+            return mem + ["-device", f"ivshmem-plain,memdev=peermem,addr={PEER_ADDR}",
+                          "-device", nvme]
+        return mem + ["-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1",
+                      "-device", "x3130-upstream,id=up0,bus=rp0",
+                      "-device", "xio3130-downstream,id=dn0,bus=up0,chassis=2,slot=0",
+                      "-device", "xio3130-downstream,id=dn1,bus=up0,chassis=3,slot=1",
+                      "-device", f"{nvme},bus=dn0",
+                      "-device", "ivshmem-plain,memdev=peermem,bus=dn1"]
 
 
 @contextlib.contextmanager
@@ -205,11 +310,16 @@ def _sh(argv, deadline, **kw):
     return res.stdout
 
 
-def _apt_state():
-    apt = VM_DIR / "apt"
+def _suite_dir(name, suite):
+    """build/vm/NAME for the default suite (as before sid), NAME-SUITE else."""
+    return VM_DIR / (name if suite == SUITE else f"{name}-{suite}")
+
+
+def _apt_state(suite):
+    apt = _suite_dir("apt", suite)
     for sub in ("sourceparts", "prefparts", "lists/partial", "cache/archives/partial"):
         (apt / sub).mkdir(parents=True, exist_ok=True)
-    (apt / "sources.list").write_text(APT_SOURCE)
+    (apt / "sources.list").write_text(_apt_source(suite))
     return ["-o", f"Dir::Etc::SourceList={apt}/sources.list",
             "-o", f"Dir::Etc::SourceParts={apt}/sourceparts",
             "-o", f"Dir::Etc::PreferencesParts={apt}/prefparts",
@@ -219,10 +329,10 @@ def _apt_state():
             "-o", "Acquire::Languages=none"]
 
 
-def _debian_kernel(deadline):
-    """The cached Debian kernel; downloads it the first time."""
+def _debian_kernel(deadline, suite=SUITE):
+    """The cached Debian kernel of `suite`; downloads it the first time."""
     kdir = VM_DIR / "kernel"
-    current = kdir / "current"
+    current = kdir / ("current" if suite == SUITE else f"current-{suite}")
     if current.is_file():
         root = kdir / current.read_text().strip()
         kern = _kernel_from_tree(root)
@@ -231,30 +341,37 @@ def _debian_kernel(deadline):
     t0 = time.monotonic()
     for tool in ("apt-get", "apt-cache", "dpkg"):
         _need_tool(tool)
-    opts = _apt_state()
-    progress(f"fetching kernel: resolving {KERNEL_META} in Debian {SUITE}")
+    opts = _apt_state(suite)
+    progress(f"fetching kernel: resolving {KERNEL_META} in Debian {suite}")
     _sh(["apt-get", *opts, "-q", "update"], deadline)
     deps = _sh(["apt-cache", *opts, "depends", KERNEL_META], deadline)
     m = re.search(r"Depends:\s*(linux-image-\S+)", deps)
     if not m:
         raise RigError(f"cannot resolve {KERNEL_META}'s kernel package from:\n{deps}")
     pkg = m.group(1)
-    progress(f"fetching kernel {pkg}...")
+    # Since 7.x (sid) linux-image-VER is empty and depends on the image
+    # (linux-binary-VER) and the modules (linux-modules-VER).
+    ver = pkg[len("linux-image-"):]
+    parts = re.findall(rf"Depends:\s*(linux-(?:binary|modules)-{re.escape(ver)})\s",
+                       _sh(["apt-cache", *opts, "depends", pkg], deadline))
+    pkgs = [pkg, *dict.fromkeys(parts)]
+    progress(f"fetching kernel {' '.join(pkgs)}...")
     debs = VM_DIR / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    _sh(["apt-get", *opts, "-q", "download", pkg], deadline, cwd=debs)
-    deb = max(debs.glob(f"{pkg}_*.deb"), key=lambda p: p.stat().st_mtime)
+    _sh(["apt-get", *opts, "-q", "download", *pkgs], deadline, cwd=debs)
     tmp = kdir / f".{pkg}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    _sh(["dpkg", "-x", str(deb), str(tmp)], deadline)
+    for name in pkgs:
+        deb = max(debs.glob(f"{name}_*.deb"), key=lambda p: p.stat().st_mtime)
+        _sh(["dpkg", "-x", str(deb), str(tmp)], deadline)
+        deb.unlink()
     root = kdir / pkg
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
-    deb.unlink()
     kern = _kernel_from_tree(root)
     if not kern:
-        raise RigError(f"{deb.name} holds no vmlinuz and lib/modules/<version>")
+        raise RigError(f"{' '.join(pkgs)} hold no vmlinuz and lib/modules/<version>")
     current.write_text(pkg + "\n")
     progress(f"kernel {kern.version} ready in {time.monotonic() - t0:.1f} s")
     return kern
@@ -358,27 +475,30 @@ def _modinfo(data, key):
 
 
 def _resolve_modules(kern):
-    """[(file name, bytes, args)] in load order; missing ones are reported."""
+    """([(file name, bytes, args)] in load order, the same for the peer's
+    modules); missing ones are reported (the peer's are optional)."""
     if kern.moddir is None:
         progress("no --modules: nvme, 9p and the rest must be built into the kernel")
-        return []
+        return [], []
     index, builtin = _module_index(kern.moddir), _builtin(kern.moddir)
     order, seen = [], set()
 
-    def visit(name, wanted_by):
+    def visit(name, wanted_by, optional=False):
         name = _norm(name)
         if name in seen or name in builtin:
             return
         seen.add(name)
         if name not in index:
             what = f"module {name}" + (f" (needed by {wanted_by})" if wanted_by else "")
+            if optional:
+                return
             if not kern.custom:
                 raise RigError(f"{what} is missing from {kern.moddir}")
             progress(f"warning: {what} is neither built in nor in {kern.moddir}")
             return
         data = _read_ko(index[name])
         for dep in filter(None, ",".join(_modinfo(data, "depends")).split(",")):
-            visit(dep, name)
+            visit(dep, name, optional)
         args = MODULE_ARGS.get(name, "")
         if name == "null_blk" and any(p.startswith("memory_backed:")
                                       for p in _modinfo(data, "parm")):
@@ -387,7 +507,11 @@ def _resolve_modules(kern):
 
     for mod in RIG_MODULES:
         visit(mod, None)
-    return order
+    base = order
+    order = []
+    for mod in PEER_MODULES:
+        visit(mod, None, optional=True)
+    return base, order
 
 
 # ---------------------------------------------------------------- initramfs
@@ -437,24 +561,25 @@ def _base_initramfs(kern):
         return out
     t0 = time.monotonic()
     progress("building initramfs")
-    mods = _resolve_modules(kern)
+    mods, peer = _resolve_modules(kern)
     entries = _busybox_entries()
-    entries += [(f"lib/modules/{n}", 0o100644, d) for n, d, _ in mods]
-    listing = "".join(f"{n} {a}\n" for n, _, a in mods).encode()
-    entries += [("modules.list", 0o100644, listing), ("init", 0o100755, init),
-                ("job.sh", 0o100644, job)]
+    entries += [(f"lib/modules/{n}", 0o100644, d) for n, d, _ in mods + peer]
+    for name, part in (("modules.list", mods), ("peer.list", peer)):
+        entries.append((name, 0o100644,
+                        "".join(f"{n} {a}\n" for n, _, a in part).encode()))
+    entries += [("init", 0o100755, init), ("job.sh", 0o100644, job)]
     data = gzip.compress(_cpio(entries), compresslevel=1)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(data + b"\0" * (-len(data) % 512))
     tmp.rename(out)
-    names = " ".join(f"{n[:-3]}({a})" if a else n[:-3] for n, _, a in mods)
+    names = " ".join(f"{n[:-3]}({a})" if a else n[:-3] for n, _, a in mods + peer)
     progress(f"initramfs ready in {time.monotonic() - t0:.1f} s "
              f"({len(data) >> 10} KiB; modules: {names or 'none'})")
     return out
 
 
-def _job_conf(command, cwd, rw_dirs, nonce, extra=None):
+def _job_conf(command, cwd, rw_dirs, nonce, extra=None, peer=False):
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": "/root"}
     ld = [str(REPO / "build")] + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
     env["LD_LIBRARY_PATH"] = ":".join(ld)
@@ -463,13 +588,16 @@ def _job_conf(command, cwd, rw_dirs, nonce, extra=None):
             env[k] = v
     env.update(extra or {})
     q = shlex.quote
-    lines = [f"DBU_NONCE={q(nonce)}", f"DBU_MSIZE={MSIZE}"]
+    lines = [f"DBU_NONCE={q(nonce)}", f"DBU_MSIZE={MSIZE}", f"DBU_PEER={int(peer)}"]
     lines += [f"DBU_RW_{i}={q(d)}" for i, d in enumerate(rw_dirs, 1)]
     inner = 'cd "$1" || exit 126; shift; exec "$@"'
-    argv = ["/bin/busybox", "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-            "/bin/busybox", "chroot", "/host", "/bin/sh", "-c", inner,
+    argv = ["/bin/busybox", "env", "-i", *(f"{k}={v}" for k, v in env.items())]
+    tail = ["/bin/busybox", "chroot", "/host", "/bin/sh", "-c", inner,
             "dmabuf-bench", cwd, *command]
-    lines.append("dbu_command() {\n\t" + " ".join(q(a) for a in argv) + "\n}")
+    # What job.sh finds in the guest (PCI addresses), when it finds it.
+    found = " ".join(f"${{{k}:+{k}=${k}}}" for k in GUEST_FOUND)
+    lines.append("dbu_command() {\n\t" + " ".join(q(a) for a in argv) + " " +
+                 found + " " + " ".join(q(a) for a in tail) + "\n}")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -514,15 +642,17 @@ def _rw_dirs(rw):
     return kept
 
 
-def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel):
+def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel,
+               peer=None, nvme_cmb_mb=0):
     machine = "q35" if iommu == "off" else "q35,kernel-irqchip=split"
+    model = PEER_CPU if peer and peer.topology != "unlisted" else "max"
     if accel == "kvm":
         cpu = ["-accel", "kvm", "-cpu", "host"]
     elif accel.startswith("icount"):
         cpu = ["-accel", "tcg,thread=single", "-icount",
-               ICOUNT["sleep" if accel == "icount-sleep" else True], "-cpu", "max"]
+               ICOUNT["sleep" if accel == "icount-sleep" else True], "-cpu", model]
     else:
-        cpu = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        cpu = ["-accel", "tcg,thread=multi", "-cpu", model]
     tcg = TCG_APPEND if accel != "kvm" else ""
     cmdline = " ".join(filter(None, (BASE_APPEND, tcg, IOMMU_MODES[iommu], append)))
     argv = [QEMU, "-name", "dmabuf-bench", "-machine", machine, *cpu, "-smp", "2",
@@ -533,8 +663,11 @@ def _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel):
     argv += ["-kernel", str(kern.image), "-initrd", str(initrd), "-append", cmdline]
     if iommu != "off":
         argv += ["-device", "intel-iommu,intremap=on"]
-    argv += ["-drive", f"file={disk},if=none,id=nvm,format=raw,cache=unsafe",
-             "-device", "nvme,serial=dbu-nvme0,drive=nvm"]
+    argv += ["-drive", f"file={disk},if=none,id=nvm,format=raw,cache=unsafe"]
+    nvme = "nvme,serial=dbu-nvme0,drive=nvm" + (
+        f",cmb_size_mb={nvme_cmb_mb}" if nvme_cmb_mb else "")
+    # Before the 9p devices, which take the free root-bus slots.
+    argv += peer.qemu_args(nvme) if peer else ["-device", nvme]
     share = "security_model=none,multidevs=remap"
     argv += ["-virtfs", f"local,path=/,mount_tag=hostroot,{share},readonly=on"]
     for i, d in enumerate(rw_dirs, 1):
@@ -573,8 +706,12 @@ class _Output:
 
 
 def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
-          timeout, deadline, env, deterministic):
+          timeout, deadline, env, deterministic, peer=None, nvme_cmb_mb=0):
     accel = _accel(deterministic)
+    if peer and accel == "kvm":
+        progress("warning: --peer-bar under KVM: the guest CPU is the host's, "
+                 "so the AMD family 23 host-bridge rule of Linux's P2P check "
+                 "applies only on such a host (DBU_VM_ACCEL=tcg forces it)")
     if not shutil.which(QEMU):
         raise RigError(f"{QEMU} not found; install qemu-system-x86")
     _remove_stale_rundirs()
@@ -584,7 +721,10 @@ def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
     try:
         rw_dirs = _rw_dirs(rw)
         initrd = rundir / "initrd"
-        conf = _job_conf(command, os.getcwd(), rw_dirs, nonce, env)
+        if peer:
+            peer.prepare(rundir)
+            env = {**peer.env(), **env}
+        conf = _job_conf(command, os.getcwd(), rw_dirs, nonce, env, peer=bool(peer))
         initrd.write_bytes(base.read_bytes() + _cpio([("job.conf", 0o100644, conf)]))
         disk = rundir / "disk.img"
         with open(disk, "wb") as f:
@@ -592,9 +732,12 @@ def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
         outs = [rundir / "stdout", rundir / "stderr"]
         for p in outs:
             p.touch()
-        argv = _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel)
+        argv = _qemu_argv(kern, initrd, disk, outs, rw_dirs, iommu, append, mem_mb, accel,
+                          peer, nvme_cmb_mb)
         for attempt in range(1, BOOT_ATTEMPTS + 1):
-            progress(f"booting (iommu={iommu}, {accel}, kernel {kern.version})")
+            progress(f"booting (iommu={iommu}, {accel}, kernel {kern.version}"
+                     + (f", peer BAR {peer.size >> 20} MiB on {peer.topology}: "
+                        f"{peer.path}" if peer else "") + ")")
             rc, text, retry = _supervise(argv, outs, nonce, command, stream,
                                          timeout, deadline, last=attempt == BOOT_ATTEMPTS)
             if not retry:
@@ -704,6 +847,9 @@ Guest devices: /dev/nvme0n1 (fresh sparse image), /dev/nullb0, /dev/ram0,
 Exit status: COMMAND's; 124 on timeout; 125 if the guest reported none.
 Cache and logs: build/vm/ (console of the last run: build/vm/last-console.log).
 DBU_VM_ACCEL=tcg|kvm forces the accelerator (default: kvm only if usable).
+--peer-bar SIZE[:FILE]: device memory (an ivshmem BAR whose bytes are FILE on
+the host) bound to vfio-pci; the command gets DBU_PEER_BDF, DBU_PEER_FILE,
+DBU_PEER_SIZE. Every command gets DBU_NVME_BDF (docs/p2p-rig.md).
 --deterministic: QEMU icount, guest time = guest instructions (always TCG);
 figures repeat across boots within about 0.5 % (docs/deterministic.md).
 
@@ -716,8 +862,9 @@ def add_parser(subparsers):
     p = subparsers.add_parser("vm", help=HELP, description="Boot the QEMU rig and run COMMAND in the guest.",
                               epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--iommu", choices=list(IOMMU_MODES), default="off",
-                   help="intel-iommu mode: off (no vIOMMU), strict, lazy, pt (default: off)")
+    p.add_argument("--iommu", choices=list(IOMMU_MODES), default=None,
+                   help="intel-iommu mode: off (no vIOMMU), strict, lazy, pt "
+                        "(default: off; strict with --peer-bar)")
     p.add_argument("--kernel", metavar="BZIMAGE",
                    help="boot this kernel instead of Debian's (e.g. one with the series)")
     p.add_argument("--modules", metavar="DIR",
@@ -732,10 +879,39 @@ def add_parser(subparsers):
                    help="guest memory (default: 2048)")
     p.add_argument("--disk-mb", type=int, default=256, metavar="MB",
                    help="size of the NVMe disk image (default: 256)")
+    add_peer(p)
+    p.add_argument("--debian", choices=SUITES, default=None,
+                   help=f"boot this Debian suite's kernel (default: {SUITE}; "
+                        f"{PEER_SUITE} with --peer-bar)")
     add_deterministic(p, default=False)
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...",
                    help="the command to run in the guest")
     p.set_defaults(func=_cmd_vm)
+
+
+def add_peer(p):
+    """--peer-bar, --peer-topology, --nvme-cmb on a subcommand that boots."""
+    p.add_argument("--peer-bar", metavar="SIZE[:FILE]",
+                   help="add device memory: an ivshmem PCI BAR of SIZE (a "
+                        "power of two: 16m, 64m) backed by FILE on the host "
+                        "(kept; default: a file of the run, removed), bound "
+                        "to vfio-pci in the guest (dmabuf_src=vfio:"
+                        "$DBU_PEER_BDF); boots sid's kernel")
+    p.add_argument("--peer-topology", choices=PEER_TOPOLOGIES, default="root",
+                   help="root: NVMe and peer on the root bus, CPU family 23 "
+                        "(passes Linux's P2P check); switch: both behind one "
+                        "PCIe switch; unlisted: root bus, CPU family 15 (fails "
+                        "the P2P check) (default: root)")
+    p.add_argument("--nvme-cmb", type=int, default=0, metavar="MB",
+                   help="give the NVMe a controller memory buffer of MB, "
+                        "published as P2PDMA memory (dmabuf_src=p2pmem:"
+                        "$DBU_NVME_BDF)")
+
+
+def iommu_default(args):
+    """--iommu as given, else strict with a peer (vfio needs an IOMMU on
+    sid's kernel), else off."""
+    return args.iommu or ("strict" if getattr(args, "peer_bar", None) else "off")
 
 
 def add_deterministic(p, default):
@@ -759,10 +935,13 @@ def _cmd_vm(args):
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     try:
-        rc, _ = run(command, iommu=args.iommu, kernel=args.kernel, modules=args.modules,
-                    timeout=args.timeout, append=args.append, rw=args.rw,
-                    mem_mb=args.mem, disk_mb=args.disk_mb, stream=True,
-                    deterministic=args.deterministic)
+        rc, _ = run(command, iommu=iommu_default(args), kernel=args.kernel,
+                    modules=args.modules, timeout=args.timeout,
+                    append=args.append, rw=args.rw, mem_mb=args.mem,
+                    disk_mb=args.disk_mb, stream=True,
+                    deterministic=args.deterministic, peer_bar=args.peer_bar,
+                    peer_topology=args.peer_topology,
+                    nvme_cmb_mb=args.nvme_cmb, debian=args.debian)
     except RigError as e:
         progress(f"error: {e}")
         return 2

@@ -4,6 +4,7 @@
 #   DBU_MSIZE        9p msize
 #   DBU_RW_1..N      host directories shared read-write (9p tags rw1..rwN),
 #                    mounted at the same path under /host
+#   DBU_PEER         1: load /peer.list and bind the ivshmem peer to vfio-pci
 #   dbu_command      runs the command: env -i ... chroot /host sh -c 'cd CWD; exec ...'
 # The command's stdout goes to ttyS1 and its stderr to ttyS2; the console
 # (ttyS0) carries only the kernel and the "@@DBU-<nonce> ..." status lines.
@@ -37,6 +38,43 @@ dbu_mount_host() {
 		i=$((i + 1))
 	done
 }
+
+# The BDF of the first PCI device with this vendor and device id.
+dbu_pci_find() {
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ]; then
+			basename "$d"
+			return 0
+		fi
+	done
+	return 1
+}
+
+dbu_peer_setup() {
+	while read -r mod args; do
+		[ -n "$mod" ] || continue
+		# shellcheck disable=SC2086 # args are word-split on purpose
+		insmod "/lib/modules/$mod" $args || dbu_mark "insmod failed: $mod $args"
+	done < /peer.list
+	DBU_PEER_BDF=$(dbu_pci_find 0x1af4 0x1110) || {
+		dbu_mark "error: --peer-bar: no ivshmem device in the guest"
+		return 0
+	}
+	export DBU_PEER_BDF
+	d=/sys/bus/pci/devices/$DBU_PEER_BDF
+	echo vfio-pci > "$d/driver_override"
+	echo "$DBU_PEER_BDF" > /sys/bus/pci/drivers_probe 2>/dev/null
+	drv=$(basename "$(readlink "$d/driver")" 2>/dev/null)
+	grp=$(basename "$(readlink "$d/iommu_group")" 2>/dev/null)
+	if [ "$drv" = vfio-pci ]; then
+		dbu_mark "peer $DBU_PEER_BDF: bound to vfio-pci, IOMMU group $grp"
+	else
+		dbu_mark "peer $DBU_PEER_BDF: not bound to vfio-pci (IOMMU group: ${grp:-none})"
+	fi
+}
+
+DBU_NVME_BDF=$(dbu_pci_find 0x1b36 0x0010) && export DBU_NVME_BDF
+[ "$DBU_PEER" = 1 ] && dbu_peer_setup
 
 dbu_rc=125
 if dbu_mount_host; then
