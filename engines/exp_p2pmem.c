@@ -40,8 +40,8 @@ static int p2pmem_open(struct dbu_ctx *c, const char *arg)
 	c->exp_priv = p;
 	if (dbu_pci_parse(arg, p->bdf, NULL))
 		return dbu_error(c, -EINVAL, "dmabuf_src",
-			"dmabuf_src=p2pmem:%s: expected p2pmem:BDF, e.g. "
-			"p2pmem:0000:00:03.0", arg ? arg : "");
+			"dmabuf_src=p2pmem%s%s: expected p2pmem:BDF, e.g. "
+			"p2pmem:0000:00:03.0", arg ? ":" : "", arg ? arg : "");
 	snprintf(path, sizeof(path), DBU_PCI_SYSFS "/%s", p->bdf);
 	if (access(path, F_OK))
 		return dbu_error(c, -ENODEV, "dmabuf_src=p2pmem",

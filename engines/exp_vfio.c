@@ -197,9 +197,9 @@ static int vfio_open(struct dbu_ctx *c, const char *arg)
 	c->exp_priv = p;
 	if (dbu_pci_parse(arg, p->bdf, &bar))
 		return dbu_error(c, -EINVAL, "dmabuf_src",
-			"dmabuf_src=vfio:%s: expected vfio:BDF[:BAR], e.g. "
+			"dmabuf_src=vfio%s%s: expected vfio:BDF[:BAR], e.g. "
 			"vfio:0000:00:04.0 or vfio:00:04.0:2 (BAR 0-5)",
-			arg ? arg : "");
+			arg ? ":" : "", arg ? arg : "");
 	ret = vfio_check_device(c, p, &group);
 	if (!ret)
 		ret = vfio_open_group(c, p, group);

@@ -3,7 +3,9 @@
  * Fuzz the dmabuf_src parser: dbu_exporter_lookup() on the whole input as
  * one string, then, for the "host" source only, its ->open argument check
  * (the other exporters' ->open opens device nodes), and every exporter's
- * ->placement phrase, which reads only the parsed argument.
+ * ->placement phrase, which reads only the parsed argument; and the PCI
+ * address parser of vfio and p2pmem, which must write a full address or
+ * refuse.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -14,6 +16,23 @@
 #include "fuzz.h"
 
 extern const struct dbu_exporter dbu_exp_host;
+
+/* A parsed address is "dddd:bb:dd.f", BAR -1 or 0..5. */
+static void check_pci(const char *arg)
+{
+	char bdf[DBU_BDF_LEN];
+	unsigned int dom, bus, dev, fn;
+	int n = 7, used = 0;
+
+	memset(bdf, 'x', sizeof(bdf));
+	if (dbu_pci_parse(arg, bdf, &n))
+		return;
+	FZ_ASSERT(strlen(bdf) == 12 && n >= -1 && n <= 5);
+	FZ_ASSERT(sscanf(bdf, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn,
+			 &used) == 4 && used == 12 && dev <= 0x1f && fn <= 7);
+	if (!dbu_pci_parse(arg, bdf, NULL))
+		FZ_ASSERT(n == -1);
+}
 
 static void check_error(const struct dbu_ctx *c, int ret)
 {
@@ -40,6 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(src, data, size);
 	src[size] = '\0';
 
+	check_pci(src);
 	dbu_ctx_init(&c);
 	ret = dbu_exporter_lookup(&c, src);
 	if (ret) {

@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.host]
 
 PREFIX = "fio: dmabuf_uring: "
 SRC_VALID = ("udmabuf[:hugetlb], heap[:NAME], drm[:PATH], "
-             "amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], host")
+             "amdgpu[:PATH][:vram|gtt], cuda[:ORDINAL][:vmm], vfio:BDF[:BAR], "
+             "p2pmem:BDF, host")
 PAGES_REFUSED = (
     "dmabuf_attach=pages: Bad address (EFAULT). dmabuf_src={src} has no CPU "
     "pages io_uring can pin: its dma-buf mapping is VM_PFNMAP and registering "
@@ -121,6 +122,36 @@ CASES = [
      "dmabuf_src: Invalid argument (EINVAL). '' is not a DMA heap name. Try "
      "dmabuf_src=heap or dmabuf_src=heap:NAME with NAME a file in "
      "/dev/dma_heap."),
+    ("vfio_no_device", ["--dmabuf_src=vfio", "--dmabuf_attach=bounce"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=vfio: expected "
+     "vfio:BDF[:BAR], e.g. vfio:0000:00:04.0 or vfio:00:04.0:2 (BAR 0-5)."),
+    ("vfio_short_address", ["--dmabuf_src=vfio:04.0",
+                            "--dmabuf_attach=bounce"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=vfio:04.0: expected "
+     "vfio:BDF[:BAR], e.g. vfio:0000:00:04.0 or vfio:00:04.0:2 (BAR 0-5)."),
+    ("vfio_bar_6", ["--dmabuf_src=vfio:0000:00:04.0:6",
+                    "--dmabuf_attach=bounce"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=vfio:0000:00:04.0:6: "
+     "expected vfio:BDF[:BAR], e.g. vfio:0000:00:04.0 or vfio:00:04.0:2 "
+     "(BAR 0-5)."),
+    ("vfio_absent_device", ["--dmabuf_src=vfio:ffff:ff:1f.7",
+                            "--dmabuf_attach=bounce"],
+     "dmabuf_src=vfio: No such device (ENODEV). there is no PCI device "
+     "ffff:ff:1f.7 (/sys/bus/pci/devices/ffff:ff:1f.7 is missing). 'lspci "
+     "-D' lists the devices."),
+    ("p2pmem_with_bar", ["--dmabuf_src=p2pmem:00:04.0:2",
+                         "--dmabuf_attach=pages"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=p2pmem:00:04.0:2: "
+     "expected p2pmem:BDF, e.g. p2pmem:0000:00:03.0."),
+    ("p2pmem_runner_default", ["--dmabuf_src=p2pmem:none",
+                               "--dmabuf_attach=pages"],
+     "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=p2pmem:none: "
+     "expected p2pmem:BDF, e.g. p2pmem:0000:00:03.0."),
+    ("p2pmem_absent_device", ["--dmabuf_src=p2pmem:ffff:ff:1f.7",
+                              "--dmabuf_attach=pages"],
+     "dmabuf_src=p2pmem: No such device (ENODEV). there is no PCI device "
+     "ffff:ff:1f.7 (/sys/bus/pci/devices/ffff:ff:1f.7 is missing). 'lspci "
+     "-D' lists the devices."),
     ("drm_empty_path", ["--dmabuf_src=drm:", "--dmabuf_attach=bounce"],
      "dmabuf_src: Invalid argument (EINVAL). dmabuf_src=drm: takes a device "
      "path after ':'. Try dmabuf_src=drm or dmabuf_src=drm:/dev/dri/card0."),

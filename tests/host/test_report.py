@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.host]
 
 KEYS = {"job", "jobnum", "engine_version", "fio_version", "kernel", "cmdline",
         "source", "attach", "exporter", "buffers", "first_io_ns", "cpu_view",
-        "cpu_sync", "placement", "target", "target_driver", "iommu_domain",
+        "cpu_sync", "placement", "sqe_ops", "target", "target_driver", "iommu_domain",
         "uapi_probe", "uapi_errno", "ring", "ios", "prio_ios", "eagain_reissues",
         "bounce_bytes", "bounce_ns", "cpu_syncs", "cpu_unbracketed",
         "shadow_copies", "shadow_bytes", "shadow_ns", "shadow_timed", "io_errors",

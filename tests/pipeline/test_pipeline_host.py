@@ -218,7 +218,8 @@ def test_job_file_has_header_and_parses(jobfile, tmp_path, target_file):
     assert "allow_file_create=0" in text and "${DEV}" in text
     # fio_env: the ASan build (DBU_BUILD_DIR) needs libasan preloaded
     env = fio_env(dict(DEV=str(target_file), SIZE="64m", VERIFY_SIZE="8m", RUNTIME="1",
-                       RATE_IOPS="0", GPU_SRC="drm", REPORT=str(tmp_path / "r.jsonl"),
+                       RATE_IOPS="0", GPU_SRC="drm",
+                       P2PMEM_SRC="p2pmem:none", REPORT=str(tmp_path / "r.jsonl"),
                        LD_LIBRARY_PATH=str(BUILD)))
     p = subprocess.run(["fio", "--parse-only", str(REPO / jobfile)], env=env,
                        capture_output=True, text=True, timeout=60)
