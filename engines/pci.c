@@ -3,6 +3,7 @@
  * dmabuf_uring: PCI devices by address, for the exporters of device memory
  * (vfio, p2pmem): parsing "BDF[:N]" and reading the device's sysfs files.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,36 +13,57 @@
 
 #include "dbu.h"
 
+/* 1 to max hex digits at *p, no sign or space; advances *p. */
+static int hex_field(const char **p, unsigned int max, unsigned int *v)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *s = *p, *d;
+	unsigned int n = 0;
+
+	*v = 0;
+	while (n < max && isxdigit((unsigned char)s[n])) {
+		d = strchr(digits, tolower((unsigned char)s[n++]));
+		*v = *v * 16 + (unsigned int)(d - digits);
+	}
+	if (!n || isxdigit((unsigned char)s[n]))
+		return -EINVAL;
+	*p = s + n;
+	return 0;
+}
+
 /*
  * "0000:00:04.0" or "00:04.0", then optionally ":N" (*n, else -1).
  * Writes the full address (domain included) to bdf.
  */
 int dbu_pci_parse(const char *arg, char bdf[DBU_BDF_LEN], int *n)
 {
-	unsigned int dom = 0, bus, dev, fn;
-	int used = 0, tail = 0;
-	unsigned int v;
+	unsigned int f[4] = { 0 }, i, colons = 0;
+	const char *p = arg, *dot;
 
-	if (!arg)
+	if (!arg || !(dot = strchr(arg, '.')))
 		return -EINVAL;
-	if (sscanf(arg, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn,
-		   &used) != 4) {
-		dom = 0;
-		used = 0;
-		if (sscanf(arg, "%2x:%2x.%1x%n", &bus, &dev, &fn, &used) != 3)
+	/* domain:bus:dev.fn or bus:dev.fn: two colons before the dot, or one */
+	for (; p < dot; p++)
+		colons += *p == ':';
+	if (colons < 1 || colons > 2)
+		return -EINVAL;
+	p = arg;
+	for (i = 2 - colons; i < 4; i++) {
+		if (hex_field(&p, i == 0 ? 4 : i == 3 ? 1 : 2, &f[i]))
+			return -EINVAL;
+		if (i < 3 && *p++ != (i == 2 ? '.' : ':'))
 			return -EINVAL;
 	}
-	if (dev > 0x1f || fn > 7)
+	if (f[2] > 0x1f || f[3] > 7)
 		return -EINVAL;
 	if (n)
 		*n = -1;
-	if (arg[used]) {
-		if (!n || sscanf(arg + used, ":%u%n", &v, &tail) != 1 ||
-		    arg[used + tail] || v > 5)
+	if (*p) {
+		if (!n || p[0] != ':' || p[1] < '0' || p[1] > '5' || p[2])
 			return -EINVAL;
-		*n = (int)v;
+		*n = p[1] - '0';
 	}
-	snprintf(bdf, DBU_BDF_LEN, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+	snprintf(bdf, DBU_BDF_LEN, "%04x:%02x:%02x.%x", f[0], f[1], f[2], f[3]);
 	return 0;
 }
 
