@@ -357,14 +357,14 @@ def _peer_witness(row, rep, opts):
     length = sum(rep.get("buffers") or [])
     try:
         w = witness.compare(path, length, row["target"])
+        summary, ok = w.summary(), w.ok
     except OSError as e:
-        row["peer_witness"] = f"unreadable: {e}"
-        return
-    row["peer_witness"] = w.summary()
-    progress(f"  {row['job']}: device-memory witness ({path}): {w.summary()}")
-    if not w.ok and row["status"] == "ok":
+        summary, ok = f"unreadable: {e}", False
+    row["peer_witness"] = summary
+    progress(f"  {row['job']}: device-memory witness ({path}): {summary}")
+    if not ok and row["status"] == "ok":
         row["status"] = "failed"
-        row["reason"] = f"device-memory witness: {w.summary()}"
+        row["reason"] = f"device-memory witness: {summary}"
 
 
 def _label_remote(row, rep, args, target):

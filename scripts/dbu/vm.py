@@ -719,7 +719,9 @@ def _boot(kern, base, command, *, iommu, append, rw, mem_mb, disk_mb, stream,
     rundir = VM_DIR / f"run-{os.getpid()}-{nonce}"
     rundir.mkdir(parents=True)
     try:
-        rw_dirs = _rw_dirs(rw)
+        # The guest reads the peer's FILE (the witness) at its own path:
+        # shared, since its /tmp is a tmpfs of its own.
+        rw_dirs = _rw_dirs([*rw, *([peer.file.parent] if peer and peer.file else [])])
         initrd = rundir / "initrd"
         if peer:
             peer.prepare(rundir)
