@@ -3,8 +3,8 @@
 
 Real boots, real fio, real engines on the guest's null_blk: the same engine
 in two boots passes `compare` at its deterministic default (2 %); an engine
-built with a fixed amount of work per I/O (cmake -DDBU_TEST_SLOWDOWN=60,
-about 3 % on nullb0) fails it with exit 1 and the metric named; and icount
+built with a fixed amount of work per I/O (cmake -DDBU_TEST_SLOWDOWN=120,
+about 6 % on nullb0) fails it with exit 1 and the metric named; and icount
 rows are never compared with plain-TCG rows (exit 2).
 """
 import re
@@ -17,7 +17,10 @@ from pipeline_util import BUILD, REPO, bench, need_vm, rows
 pytestmark = [pytest.mark.vm, pytest.mark.nosanitize]
 
 JOBS = "randread-4k/host-pages-qd*"
-SLOWDOWN = 60
+# 60 turns (about 3 %) measured +5.4 % and +1.6 % in one CI run
+# (2026-12-03): boot-to-boot noise of about 1.5 % on 1-s jobs can take a
+# 3 % regression under the 2 % gate. 120 stays clear of it.
+SLOWDOWN = 120
 
 
 def _run(out, *extra):
@@ -58,7 +61,7 @@ def test_rows_are_labelled_icount(boots):
         assert r["status"] == "ok" and r["platform"] == "vm-icount", r
         assert r["device"] == "nullb0" and r["ns_per_io"] > 0
     assert {r["platform"] for r in rows(boots["tcg"])} == {"vm-tcg"}
-    assert all("+slowdown60" in r["engine_version"] for r in rows(boots["slow"]))
+    assert all(f"+slowdown{SLOWDOWN}" in r["engine_version"] for r in rows(boots["slow"]))
 
 
 def test_same_engine_two_boots_passes_at_2_percent(boots):
@@ -78,7 +81,7 @@ def test_slowed_engine_fails_and_names_the_metric(boots):
     assert p.returncode == 1, p.stdout + p.stderr
     deltas = _deltas(p.stdout, "ns_per_io")
     print(f"engine with {SLOWDOWN} turns per I/O: ns_per_io deltas {deltas} %")
-    assert len(deltas) == 2 and all(2.0 < d < 6.0 for d in deltas), deltas
+    assert len(deltas) == 2 and all(2.0 < d < 12.0 for d in deltas), deltas
     for job in ("host-pages-qd1", "host-pages-qd128"):
         assert re.search(rf"randread-4k/{job} .*: ns_per_io \d+ -> \d+ \(\+[\d.]+%\)",
                          p.stderr), p.stderr
