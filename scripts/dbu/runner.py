@@ -48,8 +48,9 @@ from .vm import add_peer as vm_add_peer
 REPO = Path(__file__).resolve().parents[2]
 JOBS = REPO / "jobs"
 VM_TARGET = "/dev/nvme0n1"
-# With --vm --peer-bar the NVMe gets a CMB of this size: P2PDMA memory for
-# the p2pmem rows (1 MiB x iodepth 8 of the p2p jobs, and a margin).
+# With --vm --peer-bar a second NVMe controller beside the peer has a CMB of
+# this size: P2PDMA memory of another device than the target, for the
+# p2pmem rows (1 MiB x iodepth 8 of the p2p jobs, and a margin).
 PEER_CMB_MB = 16
 IOMMU_CHOICES = ("off", "strict", "lazy", "pt")
 DOMAIN_OF_MODE = {"off": "none", "strict": "DMA", "lazy": "DMA-FQ", "pt": "identity"}
@@ -143,10 +144,12 @@ def default_vars(args, tinfo):
     size = min(size, gib) if size else gib
     size = max(size // (1 << 20), 1)
     dev = args.target if args.client else os.path.abspath(args.target)
-    # In the rig with a --peer-bar, the GPU-class memory is the peer's BAR;
-    # P2PDMA memory is the target NVMe's own (a CMB, if it has one).
+    # In the rig with a --peer-bar, the GPU-class memory is the peer's BAR
+    # and P2PDMA memory the --peer-cmb controller's; elsewhere P2PDMA memory
+    # is the target NVMe's own (a CMB, if it has one).
     peer = os.environ.get("DBU_PEER_BDF")
-    nvme = tinfo.get("bus_device") if tinfo.get("bus") == "pci" else None
+    nvme = os.environ.get("DBU_PEER_CMB_BDF") or (
+        tinfo.get("bus_device") if tinfo.get("bus") == "pci" else None)
     v = {"DEV": dev, "SIZE": f"{size}m", "VERIFY_SIZE": f"{min(size, 8)}m",
          "RUNTIME": str(args.runtime), "RATE_IOPS": "0",
          "GPU_SRC": f"vfio:{peer}" if peer else "drm",
@@ -168,11 +171,15 @@ def fio_env(args):
 
 
 def fio_messages(text):
-    """'fio: ...' lines (and the engine's) from fio's stderr, host prefix cut."""
-    out = []
+    """'fio: ...' lines (and the engine's) from fio's stderr, host prefix cut,
+    and the first 'verify: ...' line: the first bad block and its offset."""
+    out, verify = [], False
     for line in text.splitlines():
         line = re.sub(r"^<[^>]*>\s*", "", line).strip()
-        if line.startswith("fio: ") and "init failed" not in line and \
+        if line.startswith("verify: ") and not verify:
+            out.append(line)
+            verify = True
+        elif line.startswith("fio: ") and "init failed" not in line and \
                 not line.startswith("fio: pid="):
             msg = line[5:].strip()
             if msg not in out:
@@ -397,7 +404,7 @@ def run_vm(args):
     out.mkdir(parents=True, exist_ok=True)
     # vfio needs an IOMMU on sid's kernel: a peer boots strict by default.
     modes = args.iommu_list or (["strict"] if args.peer_bar else ["off"])
-    cmb = args.nvme_cmb or (PEER_CMB_MB if args.peer_bar else 0)
+    peer_cmb = args.peer_cmb or (PEER_CMB_MB if args.peer_bar else 0)
     worst = 0
     for mode in modes:
         inner = ["/usr/bin/python3", str(REPO / "scripts" / "dmabuf-bench"), "run",
@@ -425,7 +432,7 @@ def run_vm(args):
                            disk_mb=args.disk_mb, stream=True,
                            deterministic=args.deterministic,
                            peer_bar=args.peer_bar, peer_topology=args.peer_topology,
-                           nvme_cmb_mb=cmb)
+                           nvme_cmb_mb=args.nvme_cmb, peer_cmb_mb=peer_cmb)
         except vm.RigError as e:
             raise RunError(f"VM rig: {e}") from e
         progress(f"VM run iommu={mode}: exit {rc} after {time.monotonic() - t0:.1f} s")

@@ -105,7 +105,7 @@ def icount_mode(deterministic, target):
 
 MSIZE = 512000
 # Set by job.sh for the command: the peer's and the NVMe's PCI addresses.
-GUEST_FOUND = ("DBU_PEER_BDF", "DBU_NVME_BDF")
+GUEST_FOUND = ("DBU_PEER_BDF", "DBU_NVME_BDF", "DBU_PEER_CMB_BDF")
 PASS_ENV = ("TERM", "PYTHONUNBUFFERED")
 PASS_ENV_PREFIXES = ("DBU_", "FIO_")
 EXIT_TIMEOUT = 124
@@ -126,6 +126,9 @@ FORMAT = "2"  # bump when the base initramfs layout changes
 # translates (the silent no-op the verify chain must catch).
 PEER_IDS = ("0x1af4", "0x1110")  # ivshmem
 PEER_ADDR = "0x4"                # 0000:00:04.0 on the root bus
+# --peer-cmb: a second NVMe controller, found in the guest by its serial.
+PEER_CMB_SERIAL = "dbu-cmb"
+PEER_CMB_ADDR = "0x5"
 # "unlisted": the root bus with TCG's own CPU (AMD family 15), whose host
 # bridge is not whitelisted: Linux refuses P2P (the EINVAL of the first
 # kernel-attach I/O).
@@ -152,7 +155,7 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         rw=(), mem_mb: int = 2048, disk_mb: int = 256,
         stream: bool = True, env: dict | None = None,
         deterministic: bool = False, peer_bar: str | None = None,
-        peer_topology: str = "root", nvme_cmb_mb: int = 0,
+        peer_topology: str = "root", nvme_cmb_mb: int = 0, peer_cmb_mb: int = 0,
         debian: str | None = None) -> tuple[int, str]:
     """Boot the rig, run `command` in the guest; return (exit status, output).
 
@@ -160,6 +163,9 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
     FILE on the host (see Peer), bound to vfio-pci in the guest; the command
     gets DBU_PEER_BDF, DBU_PEER_FILE and DBU_PEER_SIZE. peer_topology:
     "root" (root bus, CPU family 23) or "switch" (one x3130 switch).
+    peer_cmb_mb: beside the BAR, a second NVMe controller (no namespace)
+    whose MB controller memory buffer is P2PDMA memory of another device
+    than the target (DBU_PEER_CMB_BDF): P2P through struct pages.
     nvme_cmb_mb: give the NVMe a controller memory buffer (P2PDMA memory,
     p2pmem). debian: the Debian kernel's suite (default: trixie, sid with
     a peer); the command gets DBU_NVME_BDF in every boot.
@@ -186,7 +192,9 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         raise RigError("--debian and --kernel do not combine")
     if debian and debian not in SUITES:
         raise RigError(f"--debian {debian}: expected one of {', '.join(SUITES)}")
-    peer = Peer(peer_bar, peer_topology) if peer_bar else None
+    if peer_cmb_mb and not peer_bar:
+        raise RigError("--peer-cmb needs --peer-bar (it sits beside the peer)")
+    peer = Peer(peer_bar, peer_topology, peer_cmb_mb) if peer_bar else None
     if peer and iommu == "off":
         progress("warning: --peer-bar without an IOMMU: the peer is in no "
                  "IOMMU group and vfio-pci (sid's kernel has no "
@@ -226,7 +234,7 @@ class Peer:
     bytes are kept when the size matches); without FILE the memory is a
     file in the run's folder, gone after it."""
 
-    def __init__(self, spec, topology="root"):
+    def __init__(self, spec, topology="root", cmb_mb=0):
         size, _, path = spec.partition(":")
         m = re.fullmatch(r"(\d+)([kmg]?)", size.strip().lower())
         if not m:
@@ -241,6 +249,7 @@ class Peer:
                            f"{', '.join(PEER_TOPOLOGIES)}")
         self.file = Path(path).resolve() if path else None
         self.topology = topology
+        self.cmb_mb = cmb_mb
 
     def prepare(self, rundir):
         """The backing file, SIZE bytes; returns its path."""
@@ -260,15 +269,19 @@ class Peer:
         """QEMU arguments for the peer and the NVMe device `nvme`."""
         mem = ["-object", f"memory-backend-file,id=peermem,size={self.size},"
                f"share=on,mem-path={self.path}"]
+        cmb = f"nvme,serial={PEER_CMB_SERIAL},cmb_size_mb={self.cmb_mb}"
         if self.topology != "switch":
             return mem + ["-device", f"ivshmem-plain,memdev=peermem,addr={PEER_ADDR}",
-                          "-device", nvme]
+                          "-device", nvme] + \
+                (["-device", f"{cmb},addr={PEER_CMB_ADDR}"] if self.cmb_mb else [])
+        ports = 3 if self.cmb_mb else 2
         return mem + ["-device", "pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1",
-                      "-device", "x3130-upstream,id=up0,bus=rp0",
-                      "-device", "xio3130-downstream,id=dn0,bus=up0,chassis=2,slot=0",
-                      "-device", "xio3130-downstream,id=dn1,bus=up0,chassis=3,slot=1",
-                      "-device", f"{nvme},bus=dn0",
-                      "-device", "ivshmem-plain,memdev=peermem,bus=dn1"]
+                      "-device", "x3130-upstream,id=up0,bus=rp0"] + \
+            [a for i in range(ports) for a in (
+                "-device", f"xio3130-downstream,id=dn{i},bus=up0,chassis={i + 2},slot={i}")] + \
+            ["-device", f"{nvme},bus=dn0",
+             "-device", "ivshmem-plain,memdev=peermem,bus=dn1"] + \
+            (["-device", f"{cmb},bus=dn2"] if self.cmb_mb else [])
 
 
 @contextlib.contextmanager
@@ -908,6 +921,11 @@ def add_peer(p):
                    help="give the NVMe a controller memory buffer of MB, "
                         "published as P2PDMA memory (dmabuf_src=p2pmem:"
                         "$DBU_NVME_BDF)")
+    p.add_argument("--peer-cmb", type=int, default=0, metavar="MB",
+                   help="with --peer-bar: a second NVMe controller beside the "
+                        "peer, whose MB CMB is P2PDMA memory of another "
+                        "device than the target (dmabuf_src=p2pmem:"
+                        "$DBU_PEER_CMB_BDF)")
 
 
 def iommu_default(args):
@@ -943,7 +961,8 @@ def _cmd_vm(args):
                     disk_mb=args.disk_mb, stream=True,
                     deterministic=args.deterministic, peer_bar=args.peer_bar,
                     peer_topology=args.peer_topology,
-                    nvme_cmb_mb=args.nvme_cmb, debian=args.debian)
+                    nvme_cmb_mb=args.nvme_cmb, peer_cmb_mb=args.peer_cmb,
+                    debian=args.debian)
     except RigError as e:
         progress(f"error: {e}")
         return 2

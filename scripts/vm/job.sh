@@ -5,6 +5,7 @@
 #   DBU_RW_1..N      host directories shared read-write (9p tags rw1..rwN),
 #                    mounted at the same path under /host
 #   DBU_PEER         1: load /peer.list and bind the ivshmem peer to vfio-pci
+# and exports for the command DBU_NVME_BDF, DBU_PEER_BDF, DBU_PEER_CMB_BDF
 #   dbu_command      runs the command: env -i ... chroot /host sh -c 'cd CWD; exec ...'
 # The command's stdout goes to ttyS1 and its stderr to ttyS2; the console
 # (ttyS0) carries only the kernel and the "@@DBU-<nonce> ..." status lines.
@@ -73,7 +74,37 @@ dbu_peer_setup() {
 	fi
 }
 
-DBU_NVME_BDF=$(dbu_pci_find 0x1b36 0x0010) && export DBU_NVME_BDF
+# The BDF of the NVMe controller with this serial (the rig sets them).
+dbu_nvme_find() {
+	for s in /sys/class/nvme/nvme*/serial; do
+		read -r ser < "$s" 2>/dev/null && [ "$ser" = "$1" ] || continue
+		basename "$(readlink -f "${s%/serial}/device")"
+		return 0
+	done
+	return 1
+}
+
+# --peer-cmb's controller has no namespace for /init to wait on: wait here
+# (5 s at most) until it is identified and has published its CMB.
+dbu_cmb_find() {
+	i=0
+	while [ "$i" -lt 50 ]; do
+		b=$(dbu_nvme_find dbu-cmb) && [ -e "/sys/bus/pci/devices/$b/p2pmem/size" ] &&
+			{ echo "$b"; return 0; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+DBU_NVME_BDF=$(dbu_nvme_find dbu-nvme0) && export DBU_NVME_BDF
+if [ "$(grep -lx 0x010802 /sys/bus/pci/devices/*/class | wc -l)" -gt 1 ]; then
+	if DBU_PEER_CMB_BDF=$(dbu_cmb_find); then
+		export DBU_PEER_CMB_BDF
+	else
+		dbu_mark "error: --peer-cmb: no NVMe dbu-cmb with P2PDMA memory"
+	fi
+fi
 [ "$DBU_PEER" = 1 ] && dbu_peer_setup
 
 dbu_rc=125
