@@ -58,6 +58,8 @@ def topologies(tmp_path_factory):
     need_vm()
     base = tmp_path_factory.mktemp("p2p-series")
     got = {"root": boot(base, "root")}
+    b = got["root"]["verify-read/read-bounce"]
+    assert b["status"] == "ok", f"the rig's peer boot did not run the jobs: {b}"
     k = got["root"]["verify-read/read-kernel"]
     if k["status"] == "refused" and "series absent" in k["reason"]:
         pytest.skip(f"kernel {k.get('kernel', '?')} lacks the io_uring dma-buf "
