@@ -214,7 +214,13 @@ const struct dbu_attach dbu_attach_pages = {
 
 static int bounce_check(struct dbu_ctx *c)
 {
-	(void)c;
+	if (c->exp->flags & DBU_EXP_PERIO)
+		return dbu_error(c, -EOPNOTSUPP, "dmabuf_attach=bounce",
+			"dmabuf_src=%s is P2PDMA memory with struct pages, "
+			"which O_DIRECT reaches directly: its route is "
+			"dmabuf_attach=pages. For the through-RAM baseline "
+			"use a dma-buf of device memory (dmabuf_src=vfio:BDF)",
+			c->src);
 	return 0;
 }
 

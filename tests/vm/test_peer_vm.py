@@ -96,6 +96,7 @@ def main_script():
         fio("vfio-unbound", *engine(v, "bounce", "--rw=read")),
         'echo "$DBU_PEER_BDF" >/sys/bus/pci/drivers_probe',
         fio("p2pmem-kernel", *engine(p, "kernel", "--rw=read")),
+        fio("p2pmem-bounce", *engine(p, "bounce", "--rw=read")),
         fio("p2pmem-none", *engine("p2pmem:$DBU_PEER_BDF", "pages",
                                    "--rw=read")),
         # NVMe -> GPU memory, through RAM: last, so the BAR keeps it
@@ -226,7 +227,7 @@ REFUSALS = {
     "vfio-kernel": "the kernel lacks the io_uring dma-buf registration series",
     # the area's size is fio's (its alignment slack differs by release)
     "vfio-small": re.compile(r"BAR2 of 0000:00:04\.0 \(1af4:1110\) is 16 MiB, "
-                             r"smaller than the buffer area of 3355\d{4} bytes "
+                             r"smaller than the buffer area of \d{8} bytes "
                              r"\(iodepth 32 x bs 1048576, page aligned\)\."),
     "vfio-bar1": "BAR1 of 0000:00:04.0 (1af4:1110) is not implemented. Try "
                  "dmabuf_src=vfio:0000:00:04.0 (the largest memory BAR).",
@@ -239,6 +240,12 @@ REFUSALS = {
                     "to vfio-pci. Bind it: modprobe vfio-pci; echo vfio-pci > "
                     "/sys/bus/pci/devices/0000:00:04.0/driver_override;",
     "p2pmem-kernel": "dmabuf_src=p2pmem:0000:00:",
+    "p2pmem-bounce": "dmabuf_attach=bounce: Operation not supported "
+                     "(EOPNOTSUPP). dmabuf_src=p2pmem:0000:00:01.0 is P2PDMA "
+                     "memory with struct pages, which O_DIRECT reaches "
+                     "directly: its route is dmabuf_attach=pages. For the "
+                     "through-RAM baseline use a dma-buf of device memory "
+                     "(dmabuf_src=vfio:BDF).",
     "p2pmem-none": "0000:00:04.0 (1af4:1110, driver vfio-pci) publishes no "
                    "P2PDMA memory (no p2pmem/ in sysfs)",
 }
