@@ -94,11 +94,11 @@ static int warmup_failed(struct dbu_ctx *c, unsigned int i, int res,
 	switch (res) {
 	case -EINVAL:
 		if (c->exp->flags & DBU_EXP_MMIO) {
-			why = "the first I/O maps the dma-buf for the device, "
-			      "and for device memory Linux's P2P check "
-			      "(pci_p2pdma_distance) refused it: the NVMe and "
+			why = "the first I/O maps the dma-buf for the device; "
+			      "for device memory the likely refusal is Linux's "
+			      "P2P check (pci_p2pdma_distance): the NVMe and "
 			      "the BAR's device must sit behind one PCIe "
-			      "switch or under a whitelisted host bridge. "
+			      "switch or under a whitelisted host bridge, and "
 			      "dmesg says \"cannot be used for peer-to-peer "
 			      "DMA as the client and provider (...) do not "
 			      "share an upstream bridge or whitelisted host "

@@ -246,8 +246,8 @@ static int vfio_alloc(struct dbu_ctx *c, struct dbu_slot *s)
 	struct vfio_priv *p = c->exp_priv;
 	size_t off = (size_t)(s - c->slots) * c->chunk;
 	struct dbu_vfio_feature_dma_buf f = {
-		.hdr.argsz	= sizeof(f),
-		.hdr.flags	= VFIO_DEVICE_FEATURE_GET |
+		.argsz		= sizeof(f),
+		.flags		= VFIO_DEVICE_FEATURE_GET |
 				  DBU_VFIO_FEATURE_DMA_BUF,
 		.req.region_index = p->bar,
 		.req.open_flags	= O_RDWR | O_CLOEXEC,

@@ -6,8 +6,9 @@
  * VFIO_DEVICE_FEATURE with VFIO_DEVICE_FEATURE_GET | DBU_VFIO_FEATURE_DMA_BUF
  * returns a dma-buf fd of the listed ranges of one BAR
  * (drivers/vfio/pci/vfio_pci_dmabuf.c).  Names carry the DBU_/dbu_ prefix
- * so this header sits beside a <linux/vfio.h> that has them too; sizes are
- * checked at compile time against the kernel's.
+ * so this header sits beside a <linux/vfio.h> that has them too; the
+ * layout (offsets and sizes of the kernel's v7.x structs) is checked at
+ * compile time below.
  */
 #ifndef DBU_VFIO_H
 #define DBU_VFIO_H
@@ -32,13 +33,18 @@ struct dbu_vfio_dma_buf {
 	struct dbu_vfio_dma_range ranges[1];
 };
 
-/* The whole VFIO_DEVICE_FEATURE argument: 40 bytes. */
+/*
+ * The whole VFIO_DEVICE_FEATURE argument, 40 bytes: struct
+ * vfio_device_feature's argsz and flags (its data[] is req), then req.
+ */
 struct dbu_vfio_feature_dma_buf {
-	struct vfio_device_feature hdr;	/* argsz, flags */
+	uint32_t argsz;
+	uint32_t flags;			/* VFIO_DEVICE_FEATURE_GET | 11 */
 	struct dbu_vfio_dma_buf req;
 };
 
-_Static_assert(sizeof(struct vfio_device_feature) == 8,
+_Static_assert(offsetof(struct vfio_device_feature, data) ==
+	       offsetof(struct dbu_vfio_feature_dma_buf, req),
 	       "vfio_device_feature: argsz, flags, data[]");
 _Static_assert(offsetof(struct dbu_vfio_dma_buf, ranges) == 16,
 	       "vfio_device_feature_dma_buf: dma_ranges at 16");
