@@ -148,8 +148,16 @@ def default_vars(args, tinfo):
     # and P2PDMA memory the --peer-cmb controller's; elsewhere P2PDMA memory
     # is the target NVMe's own (a CMB, if it has one).
     peer = os.environ.get("DBU_PEER_BDF")
-    nvme = os.environ.get("DBU_PEER_CMB_BDF") or (
-        tinfo.get("bus_device") if tinfo.get("bus") == "pci" else None)
+    if os.environ.get("DBU_PEER_FILE") and not peer:
+        raise RunError("the rig was given --peer-bar, but the guest found no "
+                       "ivshmem device (see build/vm/last-console.log)")
+    nvme = os.environ.get("DBU_PEER_CMB_BDF")
+    if os.environ.get("DBU_PEER_CMB") and not nvme:
+        raise RunError("the rig was given --peer-cmb, but the guest found no "
+                       "NVMe 'dbu-cmb' with P2PDMA memory (see "
+                       "build/vm/last-console.log)")
+    if not nvme and tinfo.get("bus") == "pci":
+        nvme = tinfo.get("bus_device")
     v = {"DEV": dev, "SIZE": f"{size}m", "VERIFY_SIZE": f"{min(size, 8)}m",
          "RUNTIME": str(args.runtime), "RATE_IOPS": "0",
          "GPU_SRC": f"vfio:{peer}" if peer else "drm",
@@ -172,11 +180,12 @@ def fio_env(args):
 
 def fio_messages(text):
     """'fio: ...' lines (and the engine's) from fio's stderr, host prefix cut,
-    and the first 'verify: ...' line: the first bad block and its offset."""
+    and fio's first verify complaint ('verify: bad magic header ...', 'crc32c:
+    verify failed at file ...'): the first bad block and its offset."""
     out, verify = [], False
     for line in text.splitlines():
         line = re.sub(r"^<[^>]*>\s*", "", line).strip()
-        if line.startswith("verify: ") and not verify:
+        if re.match(r"(verify: |\S+: verify failed at file )", line) and not verify:
             out.append(line)
             verify = True
         elif line.startswith("fio: ") and "init failed" not in line and \
@@ -492,7 +501,8 @@ def add_parser(subparsers):
     p.add_argument("--vm", action="store_true",
                    help="run in the QEMU rig (boots once per --iommu mode)")
     p.add_argument("--iommu", default="", metavar="MODES",
-                   help="comma list of off,strict,lazy,pt. --vm: boot each (default off); "
+                   help="comma list of off,strict,lazy,pt. --vm: boot each (default off; "
+                        "strict with --peer-bar); "
                         "--target: the mode this boot must be in (refused otherwise)")
     vm_add_peer(p)
     p.add_argument("--kernel", metavar="BZIMAGE", help="--vm: boot this kernel")
@@ -550,6 +560,9 @@ def _cmd_run(args):
             raise RunError("--client needs --target DEV (the server's device)")
         if args.kernel or args.modules:
             raise RunError("--kernel/--modules need --vm")
+        if args.peer_bar or args.peer_cmb or args.nvme_cmb or args.peer_topology != "root":
+            raise RunError("--peer-bar/--peer-cmb/--nvme-cmb/--peer-topology need --vm "
+                           "(they add devices to the rig)")
         args.platform = args.platform or ("remote" if args.client else "hardware")
         return run_local(args)
     except RunError as e:

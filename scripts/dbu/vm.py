@@ -192,8 +192,9 @@ def run(command: list[str], *, iommu: str = "off", kernel: str | None = None,
         raise RigError("--debian and --kernel do not combine")
     if debian and debian not in SUITES:
         raise RigError(f"--debian {debian}: expected one of {', '.join(SUITES)}")
-    if peer_cmb_mb and not peer_bar:
-        raise RigError("--peer-cmb needs --peer-bar (it sits beside the peer)")
+    if (peer_cmb_mb or peer_topology != "root") and not peer_bar:
+        raise RigError("--peer-cmb and --peer-topology need --peer-bar (they "
+                       "place devices beside the peer)")
     peer = Peer(peer_bar, peer_topology, peer_cmb_mb) if peer_bar else None
     if peer and iommu == "off":
         progress("warning: --peer-bar without an IOMMU: the peer is in no "
@@ -262,8 +263,10 @@ class Peer:
         return path
 
     def env(self):
+        """For the command; DBU_PEER_CMB says a CMB peer was asked for."""
         return {"DBU_PEER_FILE": str(self.path), "DBU_PEER_SIZE": str(self.size),
-                "DBU_PEER_TOPOLOGY": self.topology}
+                "DBU_PEER_TOPOLOGY": self.topology,
+                **({"DBU_PEER_CMB": str(self.cmb_mb)} if self.cmb_mb else {})}
 
     def qemu_args(self, nvme):
         """QEMU arguments for the peer and the NVMe device `nvme`."""

@@ -85,10 +85,10 @@ dbu_nvme_find() {
 }
 
 # --peer-cmb's controller has no namespace for /init to wait on: wait here
-# (5 s at most) until it is identified and has published its CMB.
+# (20 s at most) until it is identified and has published its CMB.
 dbu_cmb_find() {
 	i=0
-	while [ "$i" -lt 50 ]; do
+	while [ "$i" -lt 200 ]; do
 		b=$(dbu_nvme_find dbu-cmb) && [ -e "/sys/bus/pci/devices/$b/p2pmem/size" ] &&
 			{ echo "$b"; return 0; }
 		sleep 0.1
@@ -97,9 +97,23 @@ dbu_cmb_find() {
 	return 1
 }
 
+# nvme built into a --kernel probes both controllers before /init can hold
+# one back: if the CMB controller took nvme0, bind the target first.
+dbu_nvme_order() {
+	[ -e "/sys/bus/pci/devices/$DBU_NVME_BDF/nvme/nvme0" ] && return 0
+	dbu_mark "nvme0 is the CMB controller: binding the target first"
+	echo "$DBU_PEER_CMB_BDF" > /sys/bus/pci/drivers/nvme/unbind
+	echo "$DBU_NVME_BDF" > /sys/bus/pci/drivers/nvme/unbind
+	echo "$DBU_NVME_BDF" > /sys/bus/pci/drivers/nvme/bind
+	wait_dev /dev/nvme0n1
+	echo "$DBU_PEER_CMB_BDF" > /sys/bus/pci/drivers/nvme/bind
+	[ -e "/sys/bus/pci/devices/$DBU_NVME_BDF/nvme/nvme0" ]
+}
+
 DBU_NVME_BDF=$(dbu_nvme_find dbu-nvme0) && export DBU_NVME_BDF
 if [ "$(grep -lx 0x010802 /sys/bus/pci/devices/*/class | wc -l)" -gt 1 ]; then
-	if DBU_PEER_CMB_BDF=$(dbu_cmb_find); then
+	if DBU_PEER_CMB_BDF=$(dbu_cmb_find) && dbu_nvme_order &&
+		DBU_PEER_CMB_BDF=$(dbu_cmb_find); then
 		export DBU_PEER_CMB_BDF
 	else
 		dbu_mark "error: --peer-cmb: no NVMe dbu-cmb with P2PDMA memory"
