@@ -69,7 +69,7 @@ def read_direct(path, offset, length):
         got = os.preadv(fd, [buf], start)
     finally:
         os.close(fd)
-    return bytes(buf[offset - start:offset - start + min(length, got)])
+    return bytes(buf[offset - start:min(offset - start + length, got)])
 
 
 def _first_diff(a, b):

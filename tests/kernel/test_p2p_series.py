@@ -89,6 +89,10 @@ def test_switch_silent_noop_fails_every_kernel_chain(topologies):
         r = got[job]
         assert r["status"] == "failed", r
         assert BAD_OFFSET.search(r["reason"]), r["reason"]
+    # the witness: the BAR kept fio's blocks, the NVMe got none of them
+    w = got["verify-write/write-kernel"]
+    assert w["status"] == "failed", w
+    assert w["peer_witness"].startswith("MISMATCH: BAR offset 0x"), w
     # bounce goes through RAM: the switch does not matter to it
     for job in ("verify-read/read-bounce", "verify-write/witness-bounce"):
         assert got[job]["status"] == "ok", got[job]

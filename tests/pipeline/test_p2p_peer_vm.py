@@ -2,7 +2,7 @@
 """`dmabuf-bench run p2p --vm --peer-bar`: the p2p scenario on real MMIO.
 
 One sid boot (intel-iommu strict): GPU_SRC is the ivshmem BAR through
-vfio-pci, P2PMEM_SRC the NVMe's own CMB. bounce and p2pmem rows run, kernel
+vfio-pci, P2PMEM_SRC the CMB of a second NVMe controller (--peer-cmb). bounce and p2pmem rows run, kernel
 rows are refused "series absent" on Debian's kernel, and after each vfio
 verify job the runner compares the BAR's host file with the NVMe (the
 device-memory witness). The report's rows say where the memory was: MMIO

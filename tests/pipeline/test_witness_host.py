@@ -26,8 +26,8 @@ def target(tmp_path):
     dev.write_bytes(b"\0" * (1 << 20))
     p = subprocess.run(["fio", "--name=seed", "--ioengine=psync", f"--filename={dev}",
                         "--direct=1", "--rw=write", f"--bs={BS}", "--size=1m",
-                        "--verify=crc32c", "--do_verify=0"],
-                       capture_output=True, text=True, timeout=60)
+                        "--verify=crc32c", "--do_verify=0", "--verify_state_save=0"],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     return dev
 
