@@ -93,7 +93,9 @@ struct fio_option dbu_fio_options[] = {
 		DBU_OPT("dmabuf_src", "dma-buf source", FIO_OPT_STR_STORE, src,
 			"Who exports the buffer memory: udmabuf[:hugetlb], "
 			"heap[:NAME], drm[:PATH], amdgpu[:PATH][:vram|gtt], "
-			"cuda[:ORDINAL][:vmm] (libcuda loaded at job start), host "
+			"cuda[:ORDINAL][:vmm] (libcuda loaded at job start), "
+			"vfio:BDF[:BAR] (a PCI BAR of a vfio-pci device, MMIO), "
+			"p2pmem:BDF (P2PDMA pages, pages attach only), host "
 			"(anonymous memory, no dma-buf)"),
 		.def	= "udmabuf",
 	},
