@@ -35,17 +35,24 @@ COMMON = ["--direct=1", "--allow_file_create=0", f"--filename={DEV}",
 VERIFY_MAGIC = b"\xca\xac"
 
 
+def sh_arg(a):
+    """One word for the guest's shell; $DBU_* and $D are for it to expand."""
+    return f'"{a}"' if "$" in a else shlex.quote(a)
+
+
+def line(name, args, report=True):
+    """One guest fio command: stderr, exit status (and report) under name."""
+    rep = [f"--dmabuf_report=$D/{name}.jsonl"] if report else []
+    q = " ".join(sh_arg(a) for a in [f"--name={name}", *args, *rep])
+    return f'fio {q} 2>"$D/{name}.err" >/dev/null; echo $? >"$D/{name}.rc"'
+
+
 def fio(name, *args):
-    """One guest command: its stderr, exit status and report under name."""
-    q = " ".join(shlex.quote(a) for a in args)
-    return (f'fio --name={name} {q} --dmabuf_report="$D/{name}.jsonl" '
-            f'2>"$D/{name}.err" >/dev/null; echo $? >"$D/{name}.rc"')
+    return line(name, args)
 
 
 def psync(name, *args):
-    q = " ".join(shlex.quote(a) for a in args)
-    return (f'fio --name={name} --ioengine=psync {q} 2>"$D/{name}.err" '
-            f'>/dev/null; echo $? >"$D/{name}.rc"')
+    return line(name, ["--ioengine=psync", *args], report=False)
 
 
 def engine(src, attach, *args):
@@ -108,16 +115,7 @@ def main_script():
 
 
 def script(d, lines):
-    # the shell expands $D and $DBU_*: undo shlex's quoting of them
-    body = "\n".join(ln.replace("'--dmabuf_src=vfio:$DBU_PEER_BDF",
-                                '"--dmabuf_src=vfio:$DBU_PEER_BDF')
-                     .replace("'--dmabuf_src=p2pmem:$DBU_NVME_BDF'",
-                              '"--dmabuf_src=p2pmem:$DBU_NVME_BDF"')
-                     .replace("'--dmabuf_src=p2pmem:$DBU_PEER_BDF'",
-                              '"--dmabuf_src=p2pmem:$DBU_PEER_BDF"')
-                     .replace("$DBU_PEER_BDF'", '$DBU_PEER_BDF"')
-                     .replace("$DBU_PEER_BDF:1'", '$DBU_PEER_BDF:1"')
-                     for ln in lines)
+    body = "\n".join(lines)
     return f"#!/bin/sh\nD={shlex.quote(str(d))}\ncd \"$D\" || exit 1\n{body}\n"
 
 
